@@ -1,0 +1,443 @@
+//! Validation of a parsed config: every rule, every problem, each with its line.
+
+use super::raw::{RawConfig, RawPerson, RawSource, SourceKind};
+use super::{Config, Device, Issue, Mqtt, Person, PixelFormat, Source};
+use facegate_contract::ModelCard;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Largest enrollment photo accepted, in bytes; bigger files are almost certainly not portraits.
+const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+
+/// Collects problems and turns byte spans into line numbers.
+struct Report<'a> {
+    text: &'a str,
+    issues: Vec<Issue>,
+}
+
+impl Report<'_> {
+    fn line_of(&self, span: &Range<usize>) -> Option<usize> {
+        // Defaults carry the empty span 0..0: they have no place in the file.
+        if span.is_empty() && span.start == 0 {
+            return None;
+        }
+        let upto = span.start.min(self.text.len());
+        Some(self.text[..upto].bytes().filter(|&b| b == b'\n').count() + 1)
+    }
+
+    fn at<T>(&mut self, value: &Spanned<T>, field: impl Into<String>, message: impl Into<String>) {
+        let line = self.line_of(&value.span());
+        self.push(line, field, message);
+    }
+
+    fn push(&mut self, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(Issue {
+            line,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Checks config `text`, resolving relative paths against `base` (the config file's folder).
+/// Returns the typed config, or every problem found, ordered by line.
+pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
+    let mut r = Report {
+        text,
+        issues: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().and_then(|s| r.line_of(&s));
+            r.push(line, "syntax", e.message().trim().to_owned());
+            return Err(r.issues);
+        }
+    };
+    let device = check_device(&mut r, &raw);
+    let model_card = raw.model.as_ref().map(|m| {
+        let path = base.join(m.card.get_ref());
+        check_model(&mut r, &m.card, &path);
+        path
+    });
+    let source = check_source(&mut r, &raw.source, base);
+    let mqtt = check_mqtt(&mut r, &raw, &device.id);
+    let people = check_people(&mut r, &raw.people, base);
+    if let (true, Some(source)) = (r.issues.is_empty(), source) {
+        return Ok(Config {
+            device,
+            model_card,
+            source,
+            mqtt,
+            people,
+        });
+    }
+    let mut issues = r.issues;
+    issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+    Err(issues)
+}
+
+/// Ids become MQTT topic levels and Home Assistant ids, so they are kept to a safe alphabet.
+fn id_problem(id: &str) -> Option<String> {
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if id.is_empty() || id.len() > 64 || !ok_chars {
+        Some(format!(
+            "{id:?} is not a valid id: expected 1 to 64 of A-Z a-z 0-9 - _"
+        ))
+    } else {
+        None
+    }
+}
+
+fn check_device(r: &mut Report, raw: &RawConfig) -> Device {
+    let id = raw.device.id.get_ref().clone();
+    if let Some(problem) = id_problem(&id) {
+        r.at(&raw.device.id, "device.id", problem);
+    }
+    let name = raw.device.name.clone().unwrap_or_else(|| id.clone());
+    Device { id, name }
+}
+
+fn check_model(r: &mut Report, at: &Spanned<String>, card_path: &Path) {
+    match ModelCard::load(card_path) {
+        Ok(card) => {
+            if let Err(e) = card.verify_model(card_path) {
+                r.at(at, "model.card", e.to_string());
+            }
+        }
+        Err(e) => r.at(at, "model.card", e.to_string()),
+    }
+}
+
+fn required<'a, T>(
+    r: &mut Report,
+    src: &RawSource,
+    value: &'a Option<Spanned<T>>,
+    field: &str,
+    kind: &str,
+) -> Option<&'a Spanned<T>> {
+    if value.is_none() {
+        r.at(
+            &src.kind,
+            format!("source.{field}"),
+            format!("source kind {kind:?} needs `{field}`"),
+        );
+    }
+    value.as_ref()
+}
+
+fn check_source(r: &mut Report, src: &RawSource, base: &Path) -> Option<Source> {
+    let kind = *src.kind.get_ref();
+    let make: fn(PathBuf) -> Source = match kind {
+        SourceKind::V4l2 => return check_v4l2(r, src),
+        SourceKind::Folder => Source::Folder,
+        SourceKind::Image => Source::Image,
+        SourceKind::Mjpeg => Source::Mjpeg,
+        SourceKind::Y4m => Source::Y4m,
+    };
+    let name = format!("{kind:?}").to_lowercase();
+    let camera_only = [
+        ("device", src.device.as_ref().map(Spanned::span)),
+        ("format", src.format.as_ref().map(Spanned::span)),
+        ("width", src.width.as_ref().map(Spanned::span)),
+        ("height", src.height.as_ref().map(Spanned::span)),
+        ("fps", src.fps.as_ref().map(Spanned::span)),
+    ];
+    for (field, span) in camera_only {
+        if let Some(span) = span {
+            let line = r.line_of(&span);
+            let message = format!("only used by kind \"v4l2\", not {name:?}");
+            r.push(line, format!("source.{field}"), message);
+        }
+    }
+    let given = required(r, src, &src.path, "path", &name)?;
+    let path = base.join(given.get_ref());
+    let want_dir = kind == SourceKind::Folder;
+    let ok = if want_dir {
+        path.is_dir()
+    } else {
+        path.is_file()
+    };
+    if !ok {
+        let what = if want_dir { "a folder" } else { "a file" };
+        r.at(
+            given,
+            "source.path",
+            format!("{} is not {what}", path.display()),
+        );
+    }
+    Some(make(path))
+}
+
+fn check_v4l2(r: &mut Report, src: &RawSource) -> Option<Source> {
+    if let Some(p) = &src.path {
+        r.at(p, "source.path", "not used by kind \"v4l2\" (use `device`)");
+    }
+    let device = required(r, src, &src.device, "device", "v4l2")?;
+    let path = PathBuf::from(device.get_ref());
+    if !path.exists() {
+        r.at(
+            device,
+            "source.device",
+            format!("{} does not exist", path.display()),
+        );
+    }
+    let mut positive = |v: &Option<Spanned<u32>>, field: &str, default: u32| match v {
+        Some(s) if *s.get_ref() == 0 => {
+            r.at(s, format!("source.{field}"), "must be positive");
+            default
+        }
+        Some(s) => *s.get_ref(),
+        None => default,
+    };
+    Some(Source::V4l2 {
+        device: path,
+        format: src
+            .format
+            .as_ref()
+            .map_or(PixelFormat::Mjpeg, |f| *f.get_ref()),
+        width: positive(&src.width, "width", 1280),
+        height: positive(&src.height, "height", 720),
+        fps: positive(&src.fps, "fps", 15),
+    })
+}
+
+fn check_mqtt(r: &mut Report, raw: &RawConfig, device_id: &str) -> Mqtt {
+    let m = &raw.mqtt;
+    if m.host.get_ref().trim().is_empty() {
+        r.at(&m.host, "mqtt.host", "must not be empty");
+    }
+    if *m.port.get_ref() == 0 {
+        r.at(&m.port, "mqtt.port", "expected a port in 1..=65535");
+    }
+    let prefix = m.prefix.get_ref();
+    let bad_prefix = prefix.is_empty()
+        || prefix.contains(['+', '#', '\0'])
+        || prefix.split('/').any(str::is_empty);
+    if bad_prefix {
+        r.at(
+            &m.prefix,
+            "mqtt.prefix",
+            format!("{prefix:?} is not a topic prefix: no wildcards (+ #), no empty levels, no leading or trailing /"),
+        );
+    }
+    let client_id = match &m.client_id {
+        Some(c) if c.get_ref().is_empty() || c.get_ref().len() > 128 => {
+            r.at(c, "mqtt.client_id", "expected 1 to 128 characters");
+            c.get_ref().clone()
+        }
+        Some(c) => c.get_ref().clone(),
+        None => format!("facegate-{device_id}"),
+    };
+    Mqtt {
+        host: m.host.get_ref().clone(),
+        port: *m.port.get_ref(),
+        prefix: prefix.clone(),
+        client_id,
+    }
+}
+
+fn check_people(r: &mut Report, people: &[RawPerson], base: &Path) -> Vec<Person> {
+    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(people.len());
+    for (i, p) in people.iter().enumerate() {
+        let id = p.id.get_ref();
+        if let Some(problem) = id_problem(id) {
+            r.at(&p.id, format!("people[{i}].id"), problem);
+        }
+        if let Some(&j) = first_seen.get(id.as_str()) {
+            r.at(
+                &p.id,
+                format!("people[{i}].id"),
+                format!("{id:?} is already used by people[{j}]"),
+            );
+        } else {
+            first_seen.insert(id, i);
+        }
+        if p.name.get_ref().trim().is_empty() {
+            r.at(&p.name, format!("people[{i}].name"), "must not be empty");
+        }
+        if p.photos.is_empty() {
+            r.at(
+                &p.id,
+                format!("people[{i}].photos"),
+                "needs at least one photo to enroll from",
+            );
+        }
+        let photos = p
+            .photos
+            .iter()
+            .enumerate()
+            .map(|(k, photo)| {
+                let path = base.join(photo.get_ref());
+                if let Err(problem) = check_photo(&path) {
+                    r.at(photo, format!("people[{i}].photos[{k}]"), problem);
+                }
+                path
+            })
+            .collect();
+        let threshold = p.threshold.as_ref().map(|t| {
+            if !(-1.0..=1.0).contains(t.get_ref()) {
+                r.at(
+                    t,
+                    format!("people[{i}].threshold"),
+                    format!("{} is not a cosine in -1..=1", t.get_ref()),
+                );
+            }
+            *t.get_ref()
+        });
+        out.push(Person {
+            id: id.clone(),
+            name: p.name.get_ref().clone(),
+            photos,
+            threshold,
+        });
+    }
+    out
+}
+
+/// A photo must exist, be of sane size and decode with a real codec.
+fn check_photo(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    if meta.len() > MAX_PHOTO_BYTES {
+        return Err(format!(
+            "{} is {} bytes; photos over {MAX_PHOTO_BYTES} bytes are refused",
+            path.display(),
+            meta.len()
+        ));
+    }
+    image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .decode()
+        .map(|_| ())
+        .map_err(|e| format!("{} does not decode as an image: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("facegate-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(dir.join("frames")).unwrap();
+        image::RgbImage::new(8, 8)
+            .save(dir.join("face.png"))
+            .unwrap();
+        dir
+    }
+
+    const MINIMAL: &str = r#"
+[device]
+id = "door-1"
+
+[source]
+kind = "folder"
+path = "frames"
+
+[[people]]
+id = "ann"
+name = "Ann"
+photos = ["face.png"]
+"#;
+
+    #[test]
+    fn a_minimal_config_gets_its_defaults() {
+        let dir = scratch("minimal");
+        let cfg = check(MINIMAL, &dir).unwrap();
+        assert_eq!(cfg.device.name, "door-1");
+        assert_eq!(cfg.source, Source::Folder(dir.join("frames")));
+        assert_eq!((cfg.mqtt.host.as_str(), cfg.mqtt.port), ("127.0.0.1", 1883));
+        assert_eq!(cfg.mqtt.client_id, "facegate-door-1");
+        assert_eq!(cfg.people[0].photos, [dir.join("face.png")]);
+        assert_eq!(cfg.model_card, None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn syntax_errors_name_their_line() {
+        let text = MINIMAL.replace("kind = \"folder\"", "kind = folder");
+        let issues = check(&text, Path::new(".")).unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].line, Some(6), "{issues:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_line_order() {
+        let dir = scratch("many");
+        std::fs::write(
+            dir.join("broken.jpg"),
+            b"\xff\xd8\xff\xe0 not really a jpeg",
+        )
+        .unwrap();
+        let text = r#"
+[device]
+id = "door/1"
+
+[source]
+kind = "v4l2"
+device = "/dev/facegate-no-such-camera"
+fps = 0
+
+[mqtt]
+prefix = "/facegate"
+
+[[people]]
+id = "ann"
+name = "Ann"
+photos = ["broken.jpg", "missing.jpg"]
+"#;
+        let issues = check(text, &dir).unwrap_err();
+        let got: Vec<(Option<usize>, &str)> =
+            issues.iter().map(|i| (i.line, i.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(3), "device.id"),
+                (Some(7), "source.device"),
+                (Some(8), "source.fps"),
+                (Some(11), "mqtt.prefix"),
+                (Some(16), "people[0].photos[0]"),
+                (Some(16), "people[0].photos[1]"),
+            ]
+        );
+        assert!(
+            issues[4].message.contains("does not decode"),
+            "{}",
+            issues[4]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn fields_of_the_wrong_source_kind_are_refused() {
+        let dir = scratch("kind");
+        let text = MINIMAL.replace("path = \"frames\"", "path = \"frames\"\nwidth = 640");
+        let issues = check(&text, &dir).unwrap_err();
+        assert_eq!(issues[0].field, "source.width");
+        assert_eq!(issues[0].line, Some(8));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_model_card_that_is_missing_is_an_error() {
+        let dir = scratch("model");
+        let text = MINIMAL.replace("[source]", "[model]\ncard = \"nope.card.json\"\n\n[source]");
+        let issues = check(&text, &dir).unwrap_err();
+        assert_eq!(issues[0].field, "model.card");
+        assert!(
+            issues[0].message.contains("nope.card.json"),
+            "{}",
+            issues[0]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

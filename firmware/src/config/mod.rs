@@ -1,0 +1,164 @@
+//! Device configuration: the TOML file a field technician edits.
+//!
+//! Pipeline position: read once at start-up (and on reload), before any stage runs; every stage
+//! gets its settings from the checked [`Config`]. Reading is two steps: the file is parsed into
+//! position-keeping raw types, then [`check`] validates everything at once and reports *every*
+//! problem with its line, so a technician fixes a config in one pass rather than one error at a
+//! time. Relative paths in the file are relative to the file's own folder.
+
+mod check;
+mod raw;
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use check::check;
+
+/// A checked configuration, with paths resolved against the config file's folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// This device.
+    pub device: Device,
+    /// The model card to run; `None` means the shipped default model.
+    pub model_card: Option<PathBuf>,
+    /// Where frames come from.
+    pub source: Source,
+    /// The MQTT broker and topics.
+    pub mqtt: Mqtt,
+    /// People to enroll on start and on reload.
+    pub people: Vec<Person>,
+}
+
+/// Identity of the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Stable id: a single MQTT topic level and Home Assistant id (`[A-Za-z0-9_-]`, 1..=64).
+    pub id: String,
+    /// Human-readable name; defaults to the id.
+    pub name: String,
+}
+
+/// Camera pixel format asked of a V4L2 device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    /// Motion JPEG: less USB bandwidth, decoded on the CPU.
+    Mjpeg,
+    /// Packed YUV 4:2:2: no decoding, more bandwidth.
+    Yuyv,
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A V4L2 camera.
+    V4l2 {
+        /// Device node, e.g. `/dev/video0`.
+        device: PathBuf,
+        /// Pixel format to negotiate.
+        format: PixelFormat,
+        /// Requested frame width.
+        width: u32,
+        /// Requested frame height.
+        height: u32,
+        /// Requested frame rate.
+        fps: u32,
+    },
+    /// Every image in a folder, in file-name order.
+    Folder(PathBuf),
+    /// One image.
+    Image(PathBuf),
+    /// A Motion-JPEG file.
+    Mjpeg(PathBuf),
+    /// A YUV4MPEG2 file.
+    Y4m(PathBuf),
+}
+
+/// The MQTT broker and topic prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mqtt {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Topic prefix; the device publishes under `<prefix>/<device id>/`.
+    pub prefix: String,
+    /// MQTT client id; defaults to `facegate-<device id>`.
+    pub client_id: String,
+}
+
+/// A person to enroll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    /// Stable id (same rules as the device id).
+    pub id: String,
+    /// Display name, published unless names are withheld.
+    pub name: String,
+    /// Enrollment photos.
+    pub photos: Vec<PathBuf>,
+    /// Per-person match threshold overriding the model card's, if set.
+    pub threshold: Option<f32>,
+}
+
+/// One problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// 1-based line in the file, when the problem has a place in it.
+    pub line: Option<usize>,
+    /// The field, as a path (`people[1].photos[0]`).
+    pub field: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}: {}", self.field, self.message),
+            None => write!(f, "{}: {}", self.field, self.message),
+        }
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read and has problems; each names its line and field.
+    #[error("config {path} has {} problem(s):\n{}", issues.len(), list(issues))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        issues: Vec<Issue>,
+    },
+}
+
+fn list(issues: &[Issue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or_else(|| Path::new(""));
+    check(&text, base).map_err(|issues| ConfigError::Invalid {
+        path: path.to_owned(),
+        issues,
+    })
+}

@@ -1,0 +1,104 @@
+//! The configuration file exactly as written: serde types that keep each checked value's
+//! position in the file, so every problem can be reported with its line.
+//!
+//! Nothing outside `config` sees these types; [`super::check`] turns them into [`super::Config`].
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub device: RawDevice,
+    pub model: Option<RawModel>,
+    pub source: RawSource,
+    #[serde(default)]
+    pub mqtt: RawMqtt,
+    #[serde(default)]
+    pub people: Vec<RawPerson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDevice {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModel {
+    pub card: Spanned<String>,
+}
+
+/// The kinds of frame source; which other `[source]` fields apply depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum SourceKind {
+    V4l2,
+    Folder,
+    Image,
+    Mjpeg,
+    Y4m,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSource {
+    pub kind: Spanned<SourceKind>,
+    pub path: Option<Spanned<String>>,
+    pub device: Option<Spanned<String>>,
+    pub format: Option<Spanned<super::PixelFormat>>,
+    pub width: Option<Spanned<u32>>,
+    pub height: Option<Spanned<u32>>,
+    pub fps: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMqtt {
+    #[serde(default = "default_host")]
+    pub host: Spanned<String>,
+    #[serde(default = "default_port")]
+    pub port: Spanned<u16>,
+    #[serde(default = "default_prefix")]
+    pub prefix: Spanned<String>,
+    pub client_id: Option<Spanned<String>>,
+}
+
+impl Default for RawMqtt {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            port: default_port(),
+            prefix: default_prefix(),
+            client_id: None,
+        }
+    }
+}
+
+fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+fn default_host() -> Spanned<String> {
+    unplaced("127.0.0.1".to_owned())
+}
+
+fn default_port() -> Spanned<u16> {
+    unplaced(1883)
+}
+
+fn default_prefix() -> Spanned<String> {
+    unplaced("facegate".to_owned())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerson {
+    pub id: Spanned<String>,
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub photos: Vec<Spanned<String>>,
+    pub threshold: Option<Spanned<f32>>,
+}
