@@ -1,0 +1,195 @@
+//! Test support for facegate's end-to-end tests: a real Mosquitto broker and MQTT helpers.
+//!
+//! `scripts/test` starts one broker for the whole run and passes its address in
+//! `FACEGATE_TEST_MQTT` (`host:port`). When that variable is absent (a developer running
+//! `cargo test` by hand) each test starts its own Mosquitto on a free loopback port, so the tests
+//! never silently skip the broker path. Tests that must stop the broker use
+//! [`Broker::private`] to get one of their own.
+
+use rumqttc::{Client, Connection, Event, MqttOptions, Packet, Publish};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Environment variable through which the test command passes the shared broker's address.
+pub const BROKER_ENV: &str = "FACEGATE_TEST_MQTT";
+
+/// A reachable MQTT broker; stopped on drop if this process started it.
+pub struct Broker {
+    /// Host to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this process and call, for client ids and topic levels.
+pub fn unique(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+fn mosquitto_binary() -> PathBuf {
+    let candidates = [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+impl Broker {
+    /// The shared broker from `FACEGATE_TEST_MQTT`, or a private one when it is not set.
+    pub fn shared() -> Self {
+        match std::env::var(BROKER_ENV) {
+            Ok(addr) => {
+                let (host, port) = addr
+                    .rsplit_once(':')
+                    .unwrap_or_else(|| panic!("{BROKER_ENV}={addr:?}: expected host:port"));
+                let port = port
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{BROKER_ENV}={addr:?}: port is not a number"));
+                Self {
+                    host: host.to_owned(),
+                    port,
+                    child: None,
+                    dir: None,
+                }
+            }
+            Err(_) => Self::private(),
+        }
+    }
+
+    /// A Mosquitto of this test's own on a free loopback port (it can be stopped and restarted).
+    pub fn private() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("no free loopback port")
+            .port();
+        let dir = std::env::temp_dir().join(unique("facegate-broker"));
+        std::fs::create_dir_all(&dir).expect("cannot create broker folder");
+        let mut broker = Self {
+            host: "127.0.0.1".into(),
+            port,
+            child: None,
+            dir: Some(dir),
+        };
+        broker.start();
+        broker
+    }
+
+    /// (Re)starts a private broker on its port; panics if this broker is the shared one.
+    pub fn start(&mut self) {
+        let dir = self
+            .dir
+            .as_deref()
+            .expect("the shared broker is not ours to start");
+        let conf = dir.join("mosquitto.conf");
+        let text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n",
+            self.port
+        );
+        std::fs::write(&conf, text).expect("cannot write broker config");
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start mosquitto ({e}): install it (apt-get install mosquitto) or run scripts/test")
+            });
+        self.child = Some(child);
+        wait_listening(&self.host, self.port, Duration::from_secs(10));
+    }
+
+    /// Stops a private broker (for outage tests); the port stays reserved for [`Broker::start`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The broker's folder, if this process started it.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Connection options for a client of this broker with a unique id.
+    pub fn options(&self, tag: &str) -> MqttOptions {
+        let mut o = MqttOptions::new(unique(tag), &self.host, self.port);
+        o.set_keep_alive(Duration::from_secs(5));
+        o
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn wait_listening(host: &str, port: u16, limit: Duration) {
+    let start = Instant::now();
+    while TcpStream::connect((host, port)).is_err() {
+        assert!(
+            start.elapsed() < limit,
+            "mosquitto did not listen on {host}:{port} within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Drives `conn` until an incoming packet satisfies `want`, or panics after `limit`.
+pub fn wait_for(
+    conn: &mut Connection,
+    limit: Duration,
+    mut want: impl FnMut(&Packet) -> bool,
+) -> Packet {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no matching MQTT packet within {limit:?}");
+        match conn.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(p))) if want(&p) => return p,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("MQTT connection failed: {e}"),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Connects a client and waits for the broker's CONNACK.
+pub fn connect(opts: MqttOptions) -> (Client, Connection) {
+    let (client, mut conn) = Client::new(opts, 16);
+    wait_for(&mut conn, Duration::from_secs(5), |p| {
+        matches!(p, Packet::ConnAck(_))
+    });
+    (client, conn)
+}
+
+/// Waits for a PUBLISH on `topic`.
+pub fn wait_publish(conn: &mut Connection, topic: &str, limit: Duration) -> Publish {
+    match wait_for(
+        conn,
+        limit,
+        |p| matches!(p, Packet::Publish(m) if m.topic == topic),
+    ) {
+        Packet::Publish(m) => m,
+        other => panic!("expected a publish, got {other:?}"),
+    }
+}
