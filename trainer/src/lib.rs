@@ -1,6 +1,9 @@
 //! facegate-train: trains the SAD/FAD face model, measures it, and exports it with its card.
 //!
-//! Today it holds the verification report over a file of pair scores, built on the shared
-//! metrics; training, data preparation and export arrive with the trainer and data issues.
+//! Layout: `model` (the network of method.md), `loss` (its training losses, one file each),
+//! `scores` (verification report from pair scores). Training, data loading, checkpoints and ONNX
+//! export arrive with the rest of the trainer issue.
 
+pub mod loss;
+pub mod model;
 pub mod scores;

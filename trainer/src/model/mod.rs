@@ -1,0 +1,141 @@
+//! The network of method.md: a CASIA-Net style backbone, the interpretable hypercolumn head with
+//! per-filter top-k sparsification, the pooled identity feature, and the training classifier.
+//!
+//! Position: the trainer's model. Exported to ONNX for the device, whose embedder sees only the
+//! feature and the sparsified maps. Shapes follow the paper at width multiplier 1 and 96x96 input;
+//! [`NetConfig`] shrinks both for models that must train on 2 CPU cores.
+
+mod backbone;
+mod head;
+mod sparsify;
+
+pub use backbone::Backbone;
+pub use head::Head;
+pub use sparsify::sparsify_top_k;
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+/// The shape-deciding settings of the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetConfig {
+    /// Input side in pixels (96 in the paper); a multiple of 16.
+    pub input_size: usize,
+    /// Channel multiplier relative to the paper (1.0 = as published).
+    pub width_multiplier: f32,
+    /// Number of training identities (classifier outputs).
+    pub num_classes: usize,
+    /// Rank of the |response| each map is thresholded at: positions strictly above the
+    /// `top_k`-th largest survive (24 of 576 in the paper, so about 23 survive).
+    pub top_k: usize,
+    /// Dropout probability before the classifier (the paper keeps 0.6, so drops 0.4).
+    pub dropout: f64,
+}
+
+impl NetConfig {
+    /// The paper's network for `num_classes` identities: 96x96 input, full width.
+    pub fn paper(num_classes: usize) -> Self {
+        Self {
+            input_size: 96,
+            width_multiplier: 1.0,
+            num_classes,
+            top_k: 24,
+            dropout: 0.4,
+        }
+    }
+
+    /// Channels of a layer that has `paper` channels in the published network.
+    pub fn channels(&self, paper: usize) -> usize {
+        ((paper as f32 * self.width_multiplier).round() as usize).max(1)
+    }
+
+    /// Side of the activation maps (input / 4: 24 at 96x96).
+    pub fn map_size(&self) -> usize {
+        self.input_size / 4
+    }
+
+    /// Length of the identity feature (number of head filters).
+    pub fn feature_dim(&self) -> usize {
+        self.channels(320)
+    }
+
+    /// Builds the network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> FaceNet {
+        FaceNet {
+            backbone: Backbone::new(self, device),
+            head: Head::new(self, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classifier: LinearConfig::new(self.feature_dim(), self.num_classes).init(device),
+            top_k: self.top_k,
+        }
+    }
+}
+
+/// What the network gives for a batch of faces.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    /// The sparsified signed maps F~, `[N, filters, map, map]`.
+    pub maps: Tensor<4>,
+    /// The identity feature f: F~ averaged over all positions, `[N, filters]`.
+    pub feature: Tensor<2>,
+}
+
+/// The whole network.
+#[derive(Module, Debug)]
+pub struct FaceNet {
+    /// The encoder.
+    pub backbone: Backbone,
+    /// The interpretable head.
+    pub head: Head,
+    /// Dropout before the classifier (active on autodiff devices only).
+    pub dropout: Dropout,
+    /// The training classifier over identities.
+    pub classifier: Linear,
+    #[module(skip)]
+    top_k: usize,
+}
+
+impl FaceNet {
+    /// Feature and sparsified maps of aligned faces `[N, 3, size, size]` in [-1, 1].
+    pub fn embed(&self, faces: Tensor<4>) -> Embedding {
+        let levels = self.backbone.forward(faces);
+        let dense = self.head.forward(&levels);
+        let maps = sparsify_top_k(dense, self.top_k);
+        let [n, c, h, w] = maps.dims();
+        let feature = maps
+            .clone()
+            .reshape([n, c, h * w])
+            .mean_dim(2)
+            .reshape([n, c]);
+        Embedding { maps, feature }
+    }
+
+    /// Identity logits for features, with dropout on training devices.
+    pub fn logits(&self, feature: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(self.dropout.forward(feature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_follow_the_config() {
+        let device = Device::flex();
+        let cfg = NetConfig {
+            input_size: 32,
+            width_multiplier: 0.125,
+            num_classes: 7,
+            top_k: 4,
+            dropout: 0.4,
+        };
+        let net = cfg.init(&device);
+        let faces =
+            Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let e = net.embed(faces);
+        assert_eq!(e.maps.dims(), [2, 40, 8, 8]);
+        assert_eq!(e.feature.dims(), [2, 40]);
+        assert_eq!(net.logits(e.feature).dims(), [2, 7]);
+    }
+}
