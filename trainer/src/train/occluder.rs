@@ -37,6 +37,11 @@ impl Occluder {
         }
     }
 
+    /// Whether the window covers template-frame pixel `(x, y)`.
+    pub fn covers(&self, x: usize, y: usize) -> bool {
+        (self.x..self.x + self.width).contains(&x) && (self.y..self.y + self.height).contains(&y)
+    }
+
     /// Paints the window (value -1, black after normalisation) onto faces `[N, C, H, W]` that
     /// were cropped from the template frame at top-left `offset` (`(7, 7)` for the centre 96x96
     /// crop of a 110x110 face). Parts of the window outside the crop are dropped.
