@@ -1,8 +1,13 @@
 //! The `facegate-train` command line.
 
 use clap::{Parser, Subcommand};
+use facegate_train::config::RunConfig;
+use facegate_train::train::{RunOptions, run};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// facegate-train: train, measure and export the facegate face model.
 #[derive(Parser)]
@@ -14,6 +19,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model as a run config says (defaults: method.md's recipe). Writes checkpoints,
+    /// metrics.jsonl and, when the schedule completes, model.bpk into OUT. Ctrl-C stops after
+    /// the current step with a checkpoint; --resume continues from it.
+    Train {
+        /// The run config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The run folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue from the run folder's checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Verification report (EER, TAR at FAR 1e-2/1e-3/1e-4) from a file of `score,label` lines,
     /// label 1 for same-person pairs and 0 for different-person pairs.
     Scores {
@@ -24,6 +43,11 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Train {
+            config,
+            out,
+            resume,
+        } => train(&config, out, resume),
         Command::Scores { file } => match facegate_train::scores::report_file(&file) {
             Ok(report) => {
                 print!("{report}");
@@ -34,5 +58,55 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn train(config: &std::path::Path, out: PathBuf, resume: bool) -> ExitCode {
+    let cfg = match RunConfig::load(config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");
+    }
+    let opts = RunOptions {
+        out_dir: out,
+        resume,
+        stop,
+        progress: std::io::stderr().is_terminal(),
+    };
+    match run(&cfg, &opts, &burn::prelude::Device::flex()) {
+        Ok(s) => {
+            let state = if s.stopped { "stopped" } else { "finished" };
+            println!(
+                "{state} at step {}/{} ({} unusable images); run folder {}",
+                s.next_step,
+                s.total_steps,
+                s.bad_images,
+                opts.out_dir.display()
+            );
+            if let Some(t) = s.last {
+                println!(
+                    "last loss {:.4} (ce {:.4}, masked ce {:.4}, sad {:.4}/{:.4}, fad {:.4}, div {:.4})",
+                    t.total,
+                    t.ce,
+                    t.masked_ce,
+                    t.sad_clean,
+                    t.sad_occluded,
+                    t.fad,
+                    t.filter_diversity
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

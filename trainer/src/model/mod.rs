@@ -110,6 +110,15 @@ impl FaceNet {
         Embedding { maps, feature }
     }
 
+    /// The same backbone with a freshly initialised head and classifier: stage 2 of the recipe.
+    pub fn with_fresh_head(self, cfg: &NetConfig, device: &Device) -> Self {
+        Self {
+            head: Head::new(cfg, device),
+            classifier: LinearConfig::new(cfg.feature_dim(), cfg.num_classes).init(device),
+            ..self
+        }
+    }
+
     /// Identity logits for features, with dropout on training devices.
     pub fn logits(&self, feature: Tensor<2>) -> Tensor<2> {
         self.classifier.forward(self.dropout.forward(feature))

@@ -2,7 +2,7 @@
 
 use super::objective::{Batch, LossTerms, LossWeights, ObjectiveError, objective};
 use crate::model::FaceNet;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use facegate_contract::card::TrainingMode;
 
 /// The method's optimiser: Adam with beta1 0.5, beta2 0.999, no weight decay.
@@ -12,6 +12,7 @@ pub fn adam_paper() -> AdamConfig {
 
 /// Owns the optimiser state and applies steps to a network on an autodiff device.
 pub struct Stepper {
+    config: AdamConfig,
     optim: ModuleOptimizer,
     lr: f64,
     mode: TrainingMode,
@@ -22,11 +23,23 @@ impl Stepper {
     /// A stepper for `mode` with constant learning rate `lr` (1e-3 in the paper).
     pub fn new(config: &AdamConfig, lr: f64, mode: TrainingMode, weights: LossWeights) -> Self {
         Self {
+            config: config.clone(),
             optim: config.init(),
             lr,
             mode,
             weights,
         }
+    }
+
+    /// The optimiser's state, for a checkpoint.
+    pub fn record(&self) -> OptimizerRecord {
+        self.optim.to_record()
+    }
+
+    /// Restores the optimiser's state from a checkpoint.
+    pub fn restore(&mut self, record: OptimizerRecord) {
+        let optim = std::mem::replace(&mut self.optim, self.config.init());
+        self.optim = optim.load_record(record);
     }
 
     /// One step on `batch`; returns the updated network and the loss before the update.
