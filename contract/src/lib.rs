@@ -2,14 +2,15 @@
 //!
 //! Everything both sides must compute identically lives here once: the model card that travels
 //! with every exported model, the face alignment that turns 5 landmarks into the network's input,
-//! the similarity used to compare features, and the metrics that measure a model. The trainer
-//! writes cards and measures with these functions; the firmware reads cards and matches with them.
-//! Neither side keeps a copy of any of it.
+//! the similarity used to compare features, where each filter fires on a face (peaks), and the
+//! metrics that measure a model. The trainer writes cards and measures with these functions; the
+//! firmware reads cards and matches with them. Neither side keeps a copy of any of it.
 
 pub mod align;
 pub mod card;
 pub mod fsutil;
 pub mod metrics;
+pub mod peaks;
 pub mod similarity;
 
 pub use align::{
