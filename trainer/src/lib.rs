@@ -1,11 +1,12 @@
 //! facegate-train: trains the SAD/FAD face model, measures it, and exports it with its card.
 //!
 //! Layout: `config` (the run's TOML), `data` (manifest and batch loader), `model` (the network
-//! of method.md), `loss` (its training losses, one file each), `measure` (peak map), `train`
-//! (occluder, objective, optimiser step, run loop, checkpoints), `scores` (verification report
-//! from pair scores). ONNX export and the benchmark arrive with the rest of the trainer issue.
+//! of method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
+//! optimiser step, run loop, checkpoints), `curves` (training curves SVG), `measure` (peak map),
+//! `scores` (verification report from pair scores). ONNX export and the benchmark arrive with the rest of the trainer issue.
 
 pub mod config;
+pub mod curves;
 pub mod data;
 pub mod loss;
 pub mod measure;

@@ -33,6 +33,11 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Redraw a run folder's training curves (metrics.jsonl -> curves.svg).
+    Curves {
+        /// The run folder.
+        run: PathBuf,
+    },
     /// Verification report (EER, TAR at FAR 1e-2/1e-3/1e-4) from a file of `score,label` lines,
     /// label 1 for same-person pairs and 0 for different-person pairs.
     Scores {
@@ -48,6 +53,16 @@ fn main() -> ExitCode {
             out,
             resume,
         } => train(&config, out, resume),
+        Command::Curves { run } => match facegate_train::curves::write(&run) {
+            Ok(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Scores { file } => match facegate_train::scores::report_file(&file) {
             Ok(report) => {
                 print!("{report}");

@@ -348,6 +348,10 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         }
     }
     bar.finish_and_clear();
+    // The curves are a convenience: a run whose metrics cannot be drawn is still a good run.
+    if let Err(e) = crate::curves::write(&opts.out_dir) {
+        eprintln!("warning: training curves not drawn: {e}");
+    }
     if step == schedule.total {
         let path = opts.out_dir.join("model.bpk");
         net.into_record().save(&path).map_err(|e| RunError::Write {
