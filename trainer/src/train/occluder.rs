@@ -47,14 +47,12 @@ impl Occluder {
     /// crop of a 110x110 face). Parts of the window outside the crop are dropped.
     pub fn apply(&self, faces: Tensor<4>, offset: (usize, usize)) -> Tensor<4> {
         let [_, _, h, w] = faces.dims();
-        let mut keep = vec![1f32; h * w];
-        let x0 = self.x.saturating_sub(offset.0).min(w);
-        let x1 = (self.x + self.width).saturating_sub(offset.0).min(w);
-        let y0 = self.y.saturating_sub(offset.1).min(h);
-        let y1 = (self.y + self.height).saturating_sub(offset.1).min(h);
-        for y in y0..y1 {
-            keep[y * w + x0..y * w + x1].fill(0.0);
-        }
+        let keep: Vec<f32> = (0..h * w)
+            .map(|i| {
+                let covered = self.covers(i % w + offset.0, i / w + offset.1);
+                if covered { 0.0 } else { 1.0 }
+            })
+            .collect();
         let keep = Tensor::<1>::from_floats(keep.as_slice(), &faces.device()).reshape([1, 1, h, w]);
         let shape = faces.dims();
         let keep = keep.expand(shape);
