@@ -3,6 +3,8 @@
 //! Position: after (and during) a run; `facegate-train curves RUN` redraws them at any time.
 //! SVG needs no font files, so the picture is the same on every machine.
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -136,13 +138,18 @@ fn range(points: impl Iterator<Item = (f64, f64)>) -> (f64, f64, f64, f64) {
     (x0, x1, y0, y1 * 1.05)
 }
 
-fn draw(out: &Path, series: &[Series], rate: &[(f64, f64)]) -> Result<(), String> {
-    let root = SVGBackend::new(out, (900, 640)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(440);
-    let (x0, x1, y0, y1) = range(series.iter().flat_map(|s| s.points.iter().copied()));
-    let mut chart = ChartBuilder::on(&top)
-        .caption("training loss terms (weighted)", ("sans-serif", 20))
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart against step on `area`, scaled to `points`, with its mesh drawn.
+fn step_chart<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    caption_size: u32,
+    points: impl Iterator<Item = (f64, f64)>,
+) -> Result<Chart<'a, 'b>, String> {
+    let (x0, x1, y0, y1) = range(points);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", caption_size))
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(50)
@@ -153,6 +160,15 @@ fn draw(out: &Path, series: &[Series], rate: &[(f64, f64)]) -> Result<(), String
         .x_desc("step")
         .draw()
         .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+fn draw(out: &Path, series: &[Series], rate: &[(f64, f64)]) -> Result<(), String> {
+    let root = SVGBackend::new(out, (900, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (top, bottom) = root.split_vertically(440);
+    let points = series.iter().flat_map(|s| s.points.iter().copied());
+    let mut chart = step_chart(&top, "training loss terms (weighted)", 20, points)?;
     for (k, s) in series.iter().enumerate() {
         let colour = Palette99::pick(k).to_rgba();
         chart
@@ -173,19 +189,7 @@ fn draw(out: &Path, series: &[Series], rate: &[(f64, f64)]) -> Result<(), String
         .draw()
         .map_err(|e| e.to_string())?;
     if !rate.is_empty() {
-        let (x0, x1, y0, y1) = range(rate.iter().copied());
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption("throughput (images/s)", ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(30)
-            .y_label_area_size(50)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = step_chart(&bottom, "throughput (images/s)", 16, rate.iter().copied())?;
         chart
             .draw_series(LineSeries::new(rate.iter().copied(), BLUE.stroke_width(2)))
             .map_err(|e| e.to_string())?;
