@@ -5,7 +5,7 @@
 
 use crate::model::FaceNet;
 use burn::prelude::*;
-use facegate_contract::card::FilterPeaks;
+use facegate_contract::card::{FilterPeaks, TrainingMode};
 use facegate_contract::peaks::{PeakStats, spreadness};
 
 /// The peak-location map of a network over aligned faces, and the spreadness `d` of its positive
@@ -22,14 +22,18 @@ pub struct PeakMap {
     pub faces: usize,
 }
 
-/// Runs `net` (inference mode on a plain device) over batches of aligned faces
-/// `[N, 3, size, size]` and summarises where its filters fire.
-pub fn peak_map(net: &FaceNet, batches: impl IntoIterator<Item = Tensor<4>>) -> PeakMap {
+/// Runs `net` (inference mode on a plain device, as trained in `mode`) over batches of aligned
+/// faces `[N, 3, size, size]` and summarises where its filters fire.
+pub fn peak_map(
+    net: &FaceNet,
+    mode: TrainingMode,
+    batches: impl IntoIterator<Item = Tensor<4>>,
+) -> PeakMap {
     let mut stats: Option<PeakStats> = None;
     let mut faces = 0;
     for batch in batches {
         let [_, _, size, _] = batch.dims();
-        let maps = net.embed(batch).maps;
+        let maps = net.embed_as(mode, batch).maps;
         let [n, c, h, w] = maps.dims();
         let values: Vec<f32> = maps.into_data().iter::<f32>().collect();
         let stats = stats.get_or_insert_with(|| PeakStats::new(c, h, w, size as f32 / w as f32));
@@ -57,18 +61,12 @@ mod tests {
     #[test]
     fn every_filter_is_summarised_inside_the_face() {
         let device = Device::flex();
-        let cfg = NetConfig {
-            input_size: 32,
-            width_multiplier: 0.125,
-            num_classes: 3,
-            top_k: 4,
-            dropout: 0.4,
-        };
+        let cfg = NetConfig::tiny(3);
         let net = cfg.init(&device);
         let batches = (0..2).map(|_| {
             Tensor::<4>::random([3, 3, 32, 32], Distribution::Uniform(-1.0, 1.0), &device)
         });
-        let map = peak_map(&net, batches);
+        let map = peak_map(&net, TrainingMode::Full, batches);
         assert_eq!(map.faces, 6);
         assert_eq!(map.filters.len(), cfg.feature_dim());
         let mut placed = 0;

@@ -124,13 +124,7 @@ fn resumed_run_reproduces_the_uninterrupted_one() {
 fn a_saved_network_loads_into_a_fresh_one() {
     let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     let device = Device::flex().autodiff();
-    let cfg = NetConfig {
-        input_size: 32,
-        width_multiplier: 0.125,
-        num_classes: 3,
-        top_k: 4,
-        dropout: 0.4,
-    };
+    let cfg = NetConfig::tiny(3);
     device.seed(1);
     let a = cfg.init(&device);
     device.seed(2);

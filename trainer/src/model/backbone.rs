@@ -2,6 +2,7 @@
 //! stride-2 convs (never pooling). Its 24x24, 12x12 and 6x6 outputs feed the head.
 
 use super::NetConfig;
+use super::fold::{FoldedConv, fold};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
@@ -73,6 +74,12 @@ impl ConvBn {
         }
     }
 
+    /// The block in inference form, BatchNorm folded into the conv.
+    pub fn folded(&self) -> FoldedConv {
+        let [_, _, kernel, _] = self.conv.weight.dims();
+        fold(&self.conv, &self.bn, kernel / 2, self.activate)
+    }
+
     /// Applies the block.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.bn.forward(self.conv.forward(x));
@@ -137,10 +144,16 @@ impl Backbone {
         }
     }
 
+    /// The layers in inference form, and the indices of k2_2 and k3_2 among them.
+    pub fn folded(&self) -> (Vec<FoldedConv>, [usize; 2]) {
+        (
+            self.layers.iter().map(ConvBn::folded).collect(),
+            [K2_2, K3_2],
+        )
+    }
+
     /// The base CNN's descriptor: the average pool of k4_2.
     pub fn base_feature(&self, faces: Tensor<4>) -> Tensor<2> {
-        let k4 = self.forward(faces).k4_2;
-        let [n, c, h, w] = k4.dims();
-        k4.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+        super::spatial_mean(self.forward(faces).k4_2)
     }
 }

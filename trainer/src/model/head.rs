@@ -3,6 +3,7 @@
 
 use super::NetConfig;
 use super::backbone::{BN_MOMENTUM, ConvBn, Levels, init_normal};
+use super::fold::{FoldedConv, fold};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -49,6 +50,20 @@ impl Head {
     /// The head conv's weights `[filters, hypercolumn, 3, 3]`, for the filter-weight diversity loss.
     pub fn conv_weight(&self) -> Tensor<4> {
         self.conv.weight.val()
+    }
+
+    /// The projections of k3_2 and k4_2 and the maps conv, in inference form.
+    pub fn folded(&self) -> [FoldedConv; 3] {
+        [
+            self.p3.folded(),
+            self.p4.folded(),
+            fold(&self.conv, &self.bn, 1, false),
+        ]
+    }
+
+    /// Side of the maps.
+    pub fn map_size(&self) -> usize {
+        self.map_size
     }
 
     /// The dense signed maps F `[N, filters, map, map]` (before sparsification).

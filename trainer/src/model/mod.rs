@@ -6,15 +6,18 @@
 //! [`NetConfig`] shrinks both for models that must train on 2 CPU cores.
 
 mod backbone;
+mod fold;
 mod head;
 mod sparsify;
 
 pub use backbone::Backbone;
+pub use fold::{FoldedConv, FoldedHead, FoldedNet};
 pub use head::Head;
 pub use sparsify::sparsify_top_k;
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use facegate_contract::card::TrainingMode;
 
 /// The shape-deciding settings of the network.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +43,18 @@ impl NetConfig {
             width_multiplier: 1.0,
             num_classes,
             top_k: 24,
+            dropout: 0.4,
+        }
+    }
+
+    /// A network small enough for tests and smoke runs: 32x32 input, an eighth of the width
+    /// (40 filters on 8x8 maps), top-k 4.
+    pub fn tiny(num_classes: usize) -> Self {
+        Self {
+            input_size: 32,
+            width_multiplier: 0.125,
+            num_classes,
+            top_k: 4,
             dropout: 0.4,
         }
     }
@@ -80,6 +95,20 @@ pub struct Embedding {
     pub feature: Tensor<2>,
 }
 
+/// The average of each map over all positions, `[N, C, H, W]` -> `[N, C]`.
+pub fn spatial_mean(maps: Tensor<4>) -> Tensor<2> {
+    let [n, c, h, w] = maps.dims();
+    maps.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+}
+
+impl Embedding {
+    /// The maps with their spatial mean as the feature.
+    pub fn pooled(maps: Tensor<4>) -> Self {
+        let feature = spatial_mean(maps.clone());
+        Self { maps, feature }
+    }
+}
+
 /// The whole network.
 #[derive(Module, Debug)]
 pub struct FaceNet {
@@ -100,14 +129,41 @@ impl FaceNet {
     pub fn embed(&self, faces: Tensor<4>) -> Embedding {
         let levels = self.backbone.forward(faces);
         let dense = self.head.forward(&levels);
-        let maps = sparsify_top_k(dense, self.top_k);
-        let [n, c, h, w] = maps.dims();
-        let feature = maps
-            .clone()
-            .reshape([n, c, h * w])
-            .mean_dim(2)
-            .reshape([n, c]);
-        Embedding { maps, feature }
+        Embedding::pooled(sparsify_top_k(dense, self.top_k))
+    }
+
+    /// What the device sees for a model trained in `mode`: the interpretable head's output,
+    /// or for the base CNN (whose head was never trained) the 6x6 k4_2 responses and their
+    /// average.
+    pub fn embed_as(&self, mode: TrainingMode, faces: Tensor<4>) -> Embedding {
+        match mode {
+            TrainingMode::Base => Embedding::pooled(self.backbone.forward(faces).k4_2),
+            TrainingMode::Sad | TrainingMode::Full => self.embed(faces),
+        }
+    }
+
+    /// The network as it runs on the device for a model trained in `mode` (see
+    /// [`FaceNet::embed_as`]): BatchNorm folded, no classifier.
+    pub fn folded(&self, mode: TrainingMode) -> FoldedNet {
+        let (encoder, taps) = self.backbone.folded();
+        let map_size = self.head.map_size();
+        let head = (mode != TrainingMode::Base).then(|| {
+            let [p3, p4, conv] = self.head.folded();
+            FoldedHead {
+                p3,
+                p4,
+                conv,
+                map_size,
+                top_k: self.top_k,
+            }
+        });
+        FoldedNet {
+            // The maps are a quarter of the input side (NetConfig::map_size).
+            input_size: map_size * 4,
+            encoder,
+            taps,
+            head,
+        }
     }
 
     /// The same backbone with a freshly initialised head and classifier: stage 2 of the recipe.
@@ -132,13 +188,7 @@ mod tests {
     #[test]
     fn shapes_follow_the_config() {
         let device = Device::flex();
-        let cfg = NetConfig {
-            input_size: 32,
-            width_multiplier: 0.125,
-            num_classes: 7,
-            top_k: 4,
-            dropout: 0.4,
-        };
+        let cfg = NetConfig::tiny(7);
         let net = cfg.init(&device);
         let faces =
             Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);

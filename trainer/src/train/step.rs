@@ -77,13 +77,7 @@ mod tests {
     #[test]
     fn full_objective_falls_over_a_few_dozen_steps() {
         let device = Device::flex().autodiff();
-        let cfg = NetConfig {
-            input_size: 32,
-            width_multiplier: 0.125,
-            num_classes: 4,
-            top_k: 4,
-            dropout: 0.4,
-        };
+        let cfg = NetConfig::tiny(4);
         let mut net = cfg.init(&device);
         let base =
             Tensor::<4>::random([4, 3, 32, 32], Distribution::Uniform(-1.0, 1.0), &device).detach();
