@@ -3,11 +3,13 @@
 //! Layout: `config` (the run's TOML), `data` (manifest and batch loader), `model` (the network
 //! of method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
 //! optimiser step, run loop, checkpoints), `curves` (training curves SVG), `measure` (peak map),
-//! `scores` (verification report from pair scores). ONNX export and the benchmark arrive with the rest of the trainer issue.
+//! `scores` (verification report from pair scores), `export` (ONNX file and model card,
+//! checked against tract-onnx).
 
 pub mod config;
 pub mod curves;
 pub mod data;
+pub mod export;
 pub mod loss;
 pub mod measure;
 pub mod model;

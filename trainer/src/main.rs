@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use facegate_train::config::RunConfig;
+use facegate_train::export::ExportRequest;
 use facegate_train::train::{RunOptions, run};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -33,6 +34,25 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Export a finished run as an ONNX file (opset 17, BatchNorm folded) with its model card
+    /// beside it (`<stem>.card.json`). The file is first run by tract-onnx on held-out faces and
+    /// compared with the trained network; nothing is written unless they agree within 1e-4.
+    Export {
+        /// The finished run folder (holds model.json and model.bpk).
+        run: PathBuf,
+        /// Manifest of held-out aligned crops, for the peak-location map and the check.
+        #[arg(long)]
+        held_out: PathBuf,
+        /// The ONNX file to write, e.g. models/default/facegate.onnx.
+        #[arg(long)]
+        out: PathBuf,
+        /// The card's model id (default: file stem and hash prefix).
+        #[arg(long)]
+        model_id: Option<String>,
+        /// Record in the card that the faces are generated, not photographed.
+        #[arg(long)]
+        synthetic: bool,
+    },
     /// Redraw a run folder's training curves (metrics.jsonl -> curves.svg).
     Curves {
         /// The run folder.
@@ -53,6 +73,19 @@ fn main() -> ExitCode {
             out,
             resume,
         } => train(&config, out, resume),
+        Command::Export {
+            run,
+            held_out,
+            out,
+            model_id,
+            synthetic,
+        } => export(ExportRequest {
+            run_dir: run,
+            held_out,
+            out,
+            model_id,
+            synthetic,
+        }),
         Command::Curves { run } => match facegate_train::curves::write(&run) {
             Ok(path) => {
                 println!("{}", path.display());
@@ -73,6 +106,34 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn export(request: ExportRequest) -> ExitCode {
+    match facegate_train::export::export(&request) {
+        Ok(r) => {
+            for (path, reason) in &r.skipped {
+                eprintln!("skipped {}: {reason}", path.display());
+            }
+            let d = |v: Option<f64>| v.map_or("-".to_owned(), |d| format!("{d:.2} px"));
+            println!("wrote {} (sha256 {})", r.onnx.display(), r.sha256);
+            println!("wrote {}", r.card.display());
+            println!(
+                "tract vs burn on {} held-out faces: max |diff| feature {:.2e}, maps {:.2e}",
+                r.agreement.faces, r.agreement.feature, r.agreement.maps
+            );
+            println!(
+                "peak map over {} faces: spreadness d positive {}, negative {}",
+                r.peaks.faces,
+                d(r.peaks.d_positive),
+                d(r.peaks.d_negative)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -153,7 +153,6 @@ impl Loader {
 
         let c = self.cfg.crop_size;
         let plane = c * c;
-        let norm = Normalisation::SYMMETRIC;
         let mut out = BatchData {
             step,
             len: 0,
@@ -175,16 +174,7 @@ impl Loader {
                 }
             };
             let start = out.clean.len();
-            out.clean.resize(start + 3 * plane, 0.0);
-            for y in 0..c {
-                for x in 0..c {
-                    let rgb = image.get_pixel((x + ox) as u32, (y + oy) as u32).0;
-                    let v = norm.apply(rgb.map(f32::from));
-                    for (ch, value) in v.into_iter().enumerate() {
-                        out.clean[start + ch * plane + y * c + x] = value;
-                    }
-                }
-            }
+            push_crop(&image, (ox, oy), c, &mut out.clean);
             if let (Some(occ), Some(buf)) = (occluder, out.occluded.as_mut()) {
                 buf.extend_from_slice(&out.clean[start..]);
                 for y in 0..c {
@@ -205,19 +195,45 @@ impl Loader {
     }
 
     fn decode(&self, index: usize) -> Result<image::RgbImage, String> {
-        let path = &self.manifest.entries[index].path;
-        let image = image::ImageReader::open(path)
-            .and_then(|r| r.with_guessed_format())
-            .map_err(|e| e.to_string())?
-            .decode()
-            .map_err(|e| format!("does not decode: {e}"))?
-            .into_rgb8();
-        let s = self.cfg.source_size as u32;
-        if image.dimensions() != (s, s) {
-            let (w, h) = image.dimensions();
-            return Err(format!("is {w}x{h}, expected an aligned {s}x{s} crop"));
+        decode_crop(&self.manifest.entries[index].path, self.cfg.source_size)
+    }
+}
+
+/// Decodes a stored aligned crop, which must be `source_size` square.
+pub(super) fn decode_crop(path: &Path, source_size: usize) -> Result<image::RgbImage, String> {
+    let image = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| format!("does not decode: {e}"))?
+        .into_rgb8();
+    let s = source_size as u32;
+    if image.dimensions() != (s, s) {
+        let (w, h) = image.dimensions();
+        return Err(format!("is {w}x{h}, expected an aligned {s}x{s} crop"));
+    }
+    Ok(image)
+}
+
+/// Appends the `crop` x `crop` window at `(ox, oy)` of `image` as three normalised planes.
+pub(super) fn push_crop(
+    image: &image::RgbImage,
+    (ox, oy): (usize, usize),
+    crop: usize,
+    out: &mut Vec<f32>,
+) {
+    let plane = crop * crop;
+    let start = out.len();
+    out.resize(start + 3 * plane, 0.0);
+    let norm = Normalisation::SYMMETRIC;
+    for y in 0..crop {
+        for x in 0..crop {
+            let rgb = image.get_pixel((x + ox) as u32, (y + oy) as u32).0;
+            let v = norm.apply(rgb.map(f32::from));
+            for (ch, value) in v.into_iter().enumerate() {
+                out[start + ch * plane + y * crop + x] = value;
+            }
         }
-        Ok(image)
     }
 }
 

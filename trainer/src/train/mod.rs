@@ -9,8 +9,10 @@ mod objective;
 mod occluder;
 mod run;
 mod step;
+pub mod trained;
 
 pub use objective::{Batch, Loss, LossTerms, LossWeights, ObjectiveError, objective};
 pub use occluder::Occluder;
 pub use run::{RunError, RunOptions, RunSummary, run};
 pub use step::{Stepper, adam_paper};
+pub use trained::{TrainedError, TrainedModel, TrainingData};

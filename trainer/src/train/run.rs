@@ -9,6 +9,7 @@
 use super::checkpoint::{self, Checkpoint, CheckpointError, RunState};
 use super::objective::{Batch, LossTerms, ObjectiveError};
 use super::step::Stepper;
+use super::trained::{self, TrainedModel, TrainingData};
 use crate::config::RunConfig;
 use crate::data::{
     BatchData, Loader, LoaderConfig, LoaderError, Manifest, ManifestError, Prefetch,
@@ -353,11 +354,30 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         eprintln!("warning: training curves not drawn: {e}");
     }
     if step == schedule.total {
-        let path = opts.out_dir.join("model.bpk");
+        let path = opts.out_dir.join(trained::WEIGHTS);
         net.into_record().save(&path).map_err(|e| RunError::Write {
             path: path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        let description = TrainedModel {
+            input_size: netcfg.input_size,
+            width_multiplier: netcfg.width_multiplier,
+            top_k: netcfg.top_k,
+            dropout: netcfg.dropout,
+            num_classes: classes,
+            mode: schedule.mode,
+            steps: schedule.total,
+            seed: cfg.seed,
+            data: TrainingData {
+                manifest: cfg.data.manifest.clone(),
+                identities: classes as u64,
+                images: manifest.entries.len() as u64,
+                source_size: cfg.data.source_size,
+            },
+        };
+        description
+            .save(&opts.out_dir)
+            .map_err(write_err(&opts.out_dir.join(trained::DESCRIPTION)))?;
     }
     Ok(RunSummary {
         next_step: step,
