@@ -6,6 +6,8 @@
 //! `scores` (verification report from pair scores), `export` (ONNX file and model card,
 //! checked against tract-onnx).
 
+pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod curves;
 pub mod data;

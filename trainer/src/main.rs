@@ -1,6 +1,8 @@
 //! The `facegate-train` command line.
 
 use clap::{Parser, Subcommand};
+use facegate_train::backend::Backend;
+use facegate_train::bench::BenchConfig;
 use facegate_train::config::RunConfig;
 use facegate_train::export::ExportRequest;
 use facegate_train::train::{RunOptions, run};
@@ -33,6 +35,38 @@ enum Command {
         /// Continue from the run folder's checkpoint.
         #[arg(long)]
         resume: bool,
+        /// Where to compute.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+    },
+    /// Images per second for training (one full-mode step) and inference, on burn and on
+    /// tract-onnx, printed as a table; with --python, the PyTorch and ONNX Runtime reference
+    /// (same network, same batch) runs in the same invocation and the ratio is shown.
+    Bench {
+        /// Where burn computes.
+        #[arg(long, value_enum, default_value = "flex")]
+        backend: Backend,
+        /// Faces per batch.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Input side (96 in the paper).
+        #[arg(long, default_value_t = 96)]
+        input: usize,
+        /// Channel multiplier (1 = the paper's network).
+        #[arg(long, default_value_t = 1.0)]
+        width: f32,
+        /// Classifier outputs (CASIA-WebFace has 10,575 identities).
+        #[arg(long, default_value_t = 10575)]
+        classes: usize,
+        /// Timed repetitions after one warm-up.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// A Python with torch (and onnxruntime) to run the reference with.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Skip the training rows (inference only).
+        #[arg(long)]
+        no_train: bool,
     },
     /// Export a finished run as an ONNX file (opset 17, BatchNorm folded) with its model card
     /// beside it (`<stem>.card.json`). The file is first run by tract-onnx on held-out faces and
@@ -72,7 +106,36 @@ fn main() -> ExitCode {
             config,
             out,
             resume,
-        } => train(&config, out, resume),
+            backend,
+        } => train(&config, out, resume, backend),
+        Command::Bench {
+            backend,
+            batch,
+            input,
+            width,
+            classes,
+            repeats,
+            python,
+            no_train,
+        } => {
+            let cfg = BenchConfig {
+                batch,
+                input_size: input,
+                width_multiplier: width,
+                num_classes: classes,
+                repeats,
+            };
+            match bench(&cfg, backend, python.as_deref(), !no_train) {
+                Ok(table) => {
+                    print!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Export {
             run,
             held_out,
@@ -137,7 +200,61 @@ fn export(request: ExportRequest) -> ExitCode {
     }
 }
 
-fn train(config: &std::path::Path, out: PathBuf, resume: bool) -> ExitCode {
+fn bench(
+    cfg: &BenchConfig,
+    backend: Backend,
+    python: Option<&std::path::Path>,
+    with_training: bool,
+) -> Result<String, String> {
+    let device = backend.device().map_err(|e| e.to_string())?;
+    let name = format!("burn/{}", backend.name());
+    eprintln!(
+        "bench: batch {}, {}x{} input, width x{}, {} classes, {} repeats after a warm-up",
+        cfg.batch,
+        cfg.input_size,
+        cfg.input_size,
+        cfg.width_multiplier,
+        cfg.num_classes,
+        cfg.repeats
+    );
+    if cfg.input_size == 0 || !cfg.input_size.is_multiple_of(16) || cfg.batch == 0 {
+        return Err("--input must be a positive multiple of 16 and --batch positive".into());
+    }
+    eprintln!(
+        "bench: burn's network has {} parameters (BatchNorm running statistics included)",
+        burn::module::Module::num_params(&cfg.net().init(&burn::prelude::Device::flex()))
+    );
+    let mut rows = Vec::new();
+    if with_training {
+        rows.push(facegate_train::bench::train(cfg, &device, &name).map_err(|e| e.to_string())?);
+    }
+    let (inference, onnx) =
+        facegate_train::bench::inference(cfg, &device, &name).map_err(|e| e.to_string())?;
+    rows.extend(inference);
+    if let Some(python) = python {
+        let torch_device = match backend {
+            Backend::Flex => "cpu",
+            Backend::Cuda => "cuda",
+        };
+        let mut reference = facegate_train::bench::reference(cfg, python, &onnx, torch_device)
+            .map_err(|e| e.to_string())?;
+        if !with_training {
+            reference.retain(|r| r.workload != "train-full");
+        }
+        rows.extend(reference);
+    }
+    rows.sort_by(|a, b| b.workload.cmp(&a.workload));
+    Ok(facegate_train::bench::table(&rows))
+}
+
+fn train(config: &std::path::Path, out: PathBuf, resume: bool, backend: Backend) -> ExitCode {
+    let device = match backend.device() {
+        Ok(device) => device,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cfg = match RunConfig::load(config) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -156,7 +273,7 @@ fn train(config: &std::path::Path, out: PathBuf, resume: bool) -> ExitCode {
         stop,
         progress: std::io::stderr().is_terminal(),
     };
-    match run(&cfg, &opts, &burn::prelude::Device::flex()) {
+    match run(&cfg, &opts, &device) {
         Ok(s) => {
             let state = if s.stopped { "stopped" } else { "finished" };
             println!(
