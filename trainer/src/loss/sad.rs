@@ -2,8 +2,6 @@
 
 use super::mean_pairwise_cos2;
 use burn::prelude::*;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 
 /// The normalised 3x3 Gaussian (sigma 1.5) that smooths each map before comparison, row-major.
 pub fn gaussian_kernel_3x3(sigma: f64) -> [f32; 9] {
@@ -23,16 +21,36 @@ pub fn gaussian_kernel_3x3(sigma: f64) -> [f32; 9] {
 pub fn spatial_activation_diversity(maps: Tensor<4>) -> Tensor<1> {
     let [n, c, h, w] = maps.dims();
     let device = maps.device();
-    let kernel = Tensor::<1>::from_floats(gaussian_kernel_3x3(1.5), &device)
-        .reshape([1, 1, 3, 3])
-        .expand([c, 1, 3, 3]);
-    let smooth = conv2d(
-        maps,
-        kernel,
-        None,
-        ConvOptions::new([1, 1], [1, 1], [1, 1], c),
-    );
+    // The Gaussian is separable, so the 3x3 smoothing with zero padding is `G_h M G_w^T` with
+    // tridiagonal band matrices: two batched matrix products instead of a depthwise conv,
+    // which burn's CPU backend runs as slow direct loops (forward and backward).
+    let band = |size: usize| {
+        let g = gaussian_1d(SIGMA);
+        let mut m = vec![0f32; size * size];
+        for i in 0..size {
+            for (d, weight) in g.iter().enumerate() {
+                let j = i as i64 + d as i64 - 1;
+                if (0..size as i64).contains(&j) {
+                    m[i * size + j as usize] = *weight;
+                }
+            }
+        }
+        Tensor::<1>::from_floats(m.as_slice(), &device).reshape([1, size, size])
+    };
+    let rows = band(h).expand([n * c, h, h]);
+    let cols = band(w).swap_dims(1, 2).expand([n * c, w, w]);
+    let smooth = rows.matmul(maps.reshape([n * c, h, w])).matmul(cols);
     mean_pairwise_cos2(smooth.reshape([n, c, h * w])).mean()
+}
+
+/// Sigma of the smoothing Gaussian (method.md).
+const SIGMA: f64 = 1.5;
+
+/// The normalised 3-tap Gaussian; its outer product with itself is [`gaussian_kernel_3x3`].
+fn gaussian_1d(sigma: f64) -> [f32; 3] {
+    let g = [-1.0f64, 0.0, 1.0].map(|d| (-(d * d) / (2.0 * sigma * sigma)).exp());
+    let sum: f64 = g.iter().sum();
+    g.map(|v| (v / sum) as f32)
 }
 
 #[cfg(test)]
@@ -45,6 +63,15 @@ mod tests {
     }
 
     /// Single spikes far enough apart that the smoothed maps do not overlap.
+    #[test]
+    fn the_separable_taps_give_the_3x3_kernel() {
+        let g = gaussian_1d(SIGMA);
+        let k = gaussian_kernel_3x3(SIGMA);
+        for (i, v) in k.iter().enumerate() {
+            assert!((g[i / 3] * g[i % 3] - v).abs() < 1e-7);
+        }
+    }
+
     #[test]
     fn disjoint_filters_cost_nothing() {
         let device = Device::flex();
