@@ -172,11 +172,7 @@ fn tract_inference(
     repeats: usize,
 ) -> tract_onnx::prelude::TractResult<f64> {
     use tract_onnx::prelude::*;
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])?
-        .with_input_fact(0, f32::fact(shape).into())?
-        .into_optimized()?
-        .into_runnable()?;
+    let plan = crate::export::verify::tract_plan(bytes, shape)?;
     let input = Tensor::from_shape(&shape, pixels)?;
     let mut err = None;
     let seconds = time(repeats, || {

@@ -31,6 +31,19 @@ fn max_abs_diff(a: impl Iterator<Item = f32>, b: impl Iterator<Item = f32>) -> f
     a.zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// An exported graph loaded and optimised by tract for batches of exactly `shape`.
+pub fn tract_plan(
+    bytes: &[u8],
+    shape: [usize; 4],
+) -> tract_onnx::prelude::TractResult<std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>> {
+    use tract_onnx::prelude::*;
+    tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])?
+        .with_input_fact(0, f32::fact(shape).into())?
+        .into_optimized()?
+        .into_runnable()
+}
+
 /// Feature and maps of `onnx` on one batch, computed by tract.
 fn run_tract(
     bytes: &[u8],
@@ -38,11 +51,7 @@ fn run_tract(
     pixels: &[f32],
 ) -> tract_onnx::prelude::TractResult<(Vec<f32>, Vec<f32>)> {
     use tract_onnx::prelude::*;
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])?
-        .with_input_fact(0, f32::fact(shape).into())?
-        .into_optimized()?
-        .into_runnable()?;
+    let plan = tract_plan(bytes, shape)?;
     let input = Tensor::from_shape(&shape, pixels)?.into_tvalue();
     let outputs = plan.run(tvec![input])?;
     let values = |i: usize| -> TractResult<Vec<f32>> {
