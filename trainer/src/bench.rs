@@ -154,8 +154,7 @@ pub fn inference(
     })?;
     let bytes = onnx::to_bytes(&net.folded(TrainingMode::Full), "facegate-train bench");
     let pixels: Vec<f32> = faces.into_data().iter::<f32>().collect();
-    let tract_s = tract_inference(&bytes, [cfg.batch, 3, s, s], &pixels, cfg.repeats)
-        .map_err(|e| BenchError::Tract(format!("{e:?}")))?;
+    let tract_s = tract_inference(&bytes, [cfg.batch, 3, s, s], &pixels, cfg.repeats)?;
     let row = |framework: &str, seconds_per_batch| Row {
         framework: framework.to_owned(),
         workload: "inference".to_owned(),
@@ -165,27 +164,22 @@ pub fn inference(
     Ok((vec![row(framework, burn_s), row("tract", tract_s)], bytes))
 }
 
+/// Seconds per batch of tract running the exported graph.
 fn tract_inference(
     bytes: &[u8],
     shape: [usize; 4],
     pixels: &[f32],
     repeats: usize,
-) -> tract_onnx::prelude::TractResult<f64> {
+) -> Result<f64, BenchError> {
     use tract_onnx::prelude::*;
-    let plan = crate::export::verify::tract_plan(bytes, shape)?;
-    let input = Tensor::from_shape(&shape, pixels)?;
-    let mut err = None;
-    let seconds = time(repeats, || {
-        if let Err(e) = plan.run(tvec![input.clone().into_tvalue()]) {
-            err = Some(e);
-        }
+    let tract = |e: TractError| BenchError::Tract(format!("{e:?}"));
+    let plan = crate::export::verify::tract_plan(bytes, shape).map_err(tract)?;
+    let input = Tensor::from_shape(&shape, pixels).map_err(tract)?;
+    time(repeats, || {
+        plan.run(tvec![input.clone().into_tvalue()])
+            .map_err(tract)?;
         Ok(())
     })
-    .unwrap_or(f64::NAN);
-    match err {
-        Some(e) => Err(e),
-        None => Ok(seconds),
-    }
 }
 
 /// Runs the PyTorch / ONNX Runtime reference with `python` on the same shapes and the same ONNX
