@@ -3,7 +3,7 @@
 //! Layout: `config` (the run's TOML), `data` (manifest and batch loader), `model` (the network
 //! of method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
 //! optimiser step, run loop, checkpoints), `curves` (training curves SVG), `measure` (peak map),
-//! `scores` (verification report from pair scores), `export` (ONNX file and model card,
+//! `scores` (verification report from pair scores), `synth` (synthetic faces), `export` (ONNX file and model card,
 //! checked against tract-onnx).
 
 pub mod backend;
@@ -16,4 +16,5 @@ pub mod loss;
 pub mod measure;
 pub mod model;
 pub mod scores;
+pub mod synth;
 pub mod train;
