@@ -1,7 +1,8 @@
 //! Training curves: `metrics.jsonl` drawn as an SVG (loss terms, and images/s, against step).
 //!
 //! Position: after (and during) a run; `facegate-train curves RUN` redraws them at any time.
-//! SVG needs no font files, so the picture is the same on every machine.
+//! Text is laid out with the trainer's built-in font (`plot`), so the picture is the same on
+//! every machine.
 
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -164,6 +165,7 @@ fn step_chart<'a, 'b>(
 }
 
 fn draw(out: &Path, series: &[Series], rate: &[(f64, f64)]) -> Result<(), String> {
+    crate::plot::register_font();
     let root = SVGBackend::new(out, (900, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (top, bottom) = root.split_vertically(440);
