@@ -116,6 +116,31 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         train_occluded: f32,
     },
+    /// Measure an exported model through tract on a synth folder's test sets (or one manifest):
+    /// verification (ROC, EER, TAR at FAR 1e-2/1e-3/1e-4), rank-1/rank-5 identification,
+    /// template matching, occluded sets and the 32x12 window; writes report.md, report.json and
+    /// roc.png into OUT; --update-card writes calibrated thresholds and metrics into the card.
+    Eval {
+        /// The exported ONNX file (its `.card.json` beside it).
+        model: PathBuf,
+        /// A `facegate-train synth` folder, or a manifest of aligned crops.
+        data: PathBuf,
+        /// The report folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Side of the stored crops.
+        #[arg(long, default_value_t = 110)]
+        source_size: usize,
+        /// Faces per inference run.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Write thresholds and metrics into the model card.
+        #[arg(long)]
+        update_card: bool,
+        /// Seed of window places painted on sets without a window set.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Redraw a run folder's training curves (metrics.jsonl -> curves.svg).
     Curves {
         /// The run folder.
@@ -200,6 +225,47 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             synth(&config, &out)
+        }
+        Command::Eval {
+            model,
+            data,
+            out,
+            source_size,
+            batch,
+            update_card,
+            seed,
+        } => {
+            let request = facegate_train::eval::EvalRequest {
+                model,
+                data,
+                out,
+                source_size,
+                batch,
+                update_card,
+                seed,
+            };
+            match facegate_train::eval::run(&request, std::io::stderr().is_terminal()) {
+                Ok((evaluation, report)) => {
+                    for s in &evaluation.sets {
+                        println!(
+                            "{:<11} EER {:6.2}%  rank-1 {:6.2}%  TAR@FAR~1e-3 {:6.2}%",
+                            s.name,
+                            100.0 * s.verification.eer,
+                            100.0 * s.rank.0,
+                            100.0 * s.verification.at_far.get(1).map_or(0.0, |p| p.1.tar)
+                        );
+                    }
+                    println!("report: {}", report.display());
+                    if request.update_card {
+                        println!("card updated: {}", evaluation.card_path.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Curves { run } => match facegate_train::curves::write(&run) {
             Ok(path) => {

@@ -161,5 +161,100 @@ fn train_export_and_run_with_tract() {
         .unwrap()
         .verify_model(&card_path)
         .unwrap();
+
+    // Evaluation on the held-out manifest: the clean set and the same faces with a random
+    // window; the card gains thresholds and metrics and still matches the file.
+    let report_dir = root.join("report");
+    let said = trainer(&[
+        "eval",
+        onnx.to_str().unwrap(),
+        root.join("held-out/manifest.csv").to_str().unwrap(),
+        "--out",
+        report_dir.to_str().unwrap(),
+        "--source-size",
+        "40",
+        "--update-card",
+    ]);
+    assert!(said.contains("clean") && said.contains("window"), "{said}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
+    let sets = report["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2);
+    for set in sets {
+        // 4 people x 2 photos: 4 genuine pairs; clean is symmetric (12 impostor pairs), the
+        // window set is probed against the clean gallery (24).
+        assert_eq!(set["faces"], 8);
+        assert_eq!(
+            set["verification"]["genuine"],
+            if set["name"] == "clean" { 4 } else { 8 }
+        );
+        let eer = set["verification"]["eer"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&eer));
+    }
+    let md = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| window |") && md.contains("--source-size 40"),
+        "{md}"
+    );
+    let roc = image::open(report_dir.join("roc.png")).unwrap();
+    assert_eq!((roc.width(), roc.height()), (900, 600));
+    let card = ModelCard::load(&card_path).unwrap();
+    card.validate().unwrap();
+    card.verify_model(&card_path).unwrap();
+    assert_eq!(card.thresholds.len(), 2);
+    assert!(card.thresholds.iter().all(|t| t.dataset == "eval-clean"));
+    assert!(
+        card.metrics
+            .iter()
+            .any(|m| m.dataset == "eval-window" && m.name == "rank-1")
+    );
+    // Evaluating again replaces, not appends.
+    trainer(&[
+        "eval",
+        onnx.to_str().unwrap(),
+        root.join("held-out/manifest.csv").to_str().unwrap(),
+        "--out",
+        report_dir.to_str().unwrap(),
+        "--source-size",
+        "40",
+        "--update-card",
+    ]);
+    let again = ModelCard::load(&card_path).unwrap();
+    assert_eq!(again.thresholds.len(), 2);
+    assert_eq!(again.metrics.len(), card.metrics.len());
+
+    // Synthetic faces through the command line, evaluated as a synth folder.
+    let synth = root.join("synth");
+    let said = trainer(&[
+        "synth",
+        "--out",
+        synth.to_str().unwrap(),
+        "--train-identities",
+        "2",
+        "--train-images",
+        "1",
+        "--test-identities",
+        "3",
+        "--test-images",
+        "2",
+        "--sets",
+        "clean,mask",
+    ]);
+    assert!(said.contains("14 synthetic faces"), "{said}");
+    assert!(synth.join("preview.png").exists());
+    let said = trainer(&[
+        "eval",
+        onnx.to_str().unwrap(),
+        synth.to_str().unwrap(),
+        "--out",
+        root.join("report-synth").to_str().unwrap(),
+    ]);
+    // Clean and mask from the folder, window painted on the clean photos.
+    for set in ["clean", "mask", "window"] {
+        assert!(said.contains(set), "{said}");
+    }
+    let md = std::fs::read_to_string(root.join("report-synth/report.md")).unwrap();
+    assert!(md.contains("**synthetic faces**"), "{md}");
     std::fs::remove_dir_all(&root).unwrap();
 }

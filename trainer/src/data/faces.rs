@@ -15,6 +15,8 @@ pub struct FaceSet {
     pub pixels: Vec<f32>,
     /// Identity label of each face.
     pub labels: Vec<u32>,
+    /// Index of each face's manifest entry (skipped entries leave gaps).
+    pub entries: Vec<usize>,
     /// Images that could not be used, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
 }
@@ -33,13 +35,15 @@ impl FaceSet {
             size,
             pixels: Vec::new(),
             labels: Vec::new(),
+            entries: Vec::new(),
             skipped: Vec::new(),
         };
-        for (entry, image) in manifest.entries.iter().zip(decoded) {
+        for (index, (entry, image)) in manifest.entries.iter().zip(decoded).enumerate() {
             match image {
                 Ok(image) if size <= source_size => {
                     push_crop(&image, (offset, offset), size, &mut set.pixels);
                     set.labels.push(entry.label);
+                    set.entries.push(index);
                 }
                 Ok(_) => set.skipped.push((
                     entry.path.clone(),

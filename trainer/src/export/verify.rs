@@ -134,6 +134,7 @@ mod tests {
             size: 32,
             pixels,
             labels: vec![0; n],
+            entries: (0..n).collect(),
             skipped: Vec::new(),
         }
     }

@@ -1,0 +1,393 @@
+//! Evaluation (`facegate-train eval MODEL DATA`): the exported model measured through tract on
+//! clean and occluded test sets: verification, closed-set identification and template matching,
+//! written as a report folder (markdown + ROC PNG), with the card's thresholds calibrated.
+//!
+//! Position: after `export`; its numbers feed the README and the card the device reads.
+
+pub mod embed;
+pub mod protocols;
+pub mod report;
+
+use crate::data::{FaceSet, Manifest, ManifestError};
+use crate::export::card_path;
+use crate::scores::{FAR_TARGETS, PairScores, Report};
+use crate::synth::OcclusionKind;
+use embed::Embedded;
+use facegate_contract::card::{Comparison, DatasetRef, DatasetRole, Metric, Threshold};
+use facegate_contract::metrics::{MetricsError, Roc};
+use facegate_contract::{CardError, ModelCard};
+use std::path::{Path, PathBuf};
+
+/// Prefix of the card entries eval owns (replaced on every run).
+pub const CARD_PREFIX: &str = "eval-";
+
+/// The false accept rates the card's thresholds are calibrated at: a door never lets a
+/// stranger in, so only strict points are offered.
+pub const CALIBRATED_FARS: [f64; 2] = [1e-3, 1e-4];
+
+/// What to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRequest {
+    /// The exported ONNX file (its card beside it).
+    pub model: PathBuf,
+    /// A synth output folder (`test/<set>/manifest.csv`) or one manifest of aligned crops.
+    pub data: PathBuf,
+    /// The report folder.
+    pub out: PathBuf,
+    /// Side of the stored crops (the network sees their centre).
+    pub source_size: usize,
+    /// Faces per inference run.
+    pub batch: usize,
+    /// Write calibrated thresholds and the metrics into the model card.
+    pub update_card: bool,
+    /// Seed of the window places painted on sets that lack a window set.
+    pub seed: u64,
+}
+
+/// Why evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The model card is missing, malformed or does not match the model file.
+    #[error(transparent)]
+    Card(#[from] CardError),
+    /// A test manifest could not be read.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The data path holds no usable test set.
+    #[error("{path}: {message}")]
+    Data {
+        /// The data path.
+        path: PathBuf,
+        /// What is missing and what was expected.
+        message: String,
+    },
+    /// The model could not be run.
+    #[error("cannot run {path} with tract: {message}")]
+    Model {
+        /// The ONNX file.
+        path: PathBuf,
+        /// tract's complaint.
+        message: String,
+    },
+    /// A protocol had too little data.
+    #[error("set {set}, {protocol}: {source}")]
+    Protocol {
+        /// The test set.
+        set: String,
+        /// The protocol.
+        protocol: &'static str,
+        /// The metric's complaint.
+        source: MetricsError,
+    },
+    /// The report could not be written.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
+    /// The updated card is invalid (a bug).
+    #[error("updated card is invalid: {0:?}")]
+    InvalidCard(Vec<String>),
+}
+
+/// One test set's results.
+#[derive(Debug, Clone)]
+pub struct SetResult {
+    /// Set name (`clean`, `sunglasses`, ..., `window`).
+    pub name: String,
+    /// Where its faces came from.
+    pub source: String,
+    /// Faces embedded.
+    pub faces: usize,
+    /// People.
+    pub identities: usize,
+    /// Images that could not be used.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Verification against the clean gallery.
+    pub verification: Report,
+    /// (FAR, TAR) points for the ROC picture, thinned.
+    pub roc: Vec<(f64, f64)>,
+    /// Closed-set rank-1 and rank-5.
+    pub rank: (f64, f64),
+    /// Template matching.
+    pub templates: Report,
+}
+
+/// A calibrated threshold with its sample size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibrated {
+    /// The threshold as the card stores it.
+    pub threshold: Threshold,
+    /// Impostor pairs it was calibrated on.
+    pub impostors: usize,
+}
+
+/// Everything an evaluation measured.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The model's card (as read, before any update).
+    pub card: ModelCard,
+    /// The card's path.
+    pub card_path: PathBuf,
+    /// Whether the data is generated (a synth folder).
+    pub synthetic: bool,
+    /// Per set, clean first.
+    pub sets: Vec<SetResult>,
+    /// Thresholds calibrated on the clean set.
+    pub thresholds: Vec<Calibrated>,
+}
+
+/// A test set to load: name, manifest, and whether to paint windows on it.
+struct SetSource {
+    name: String,
+    manifest: PathBuf,
+    paint_window: bool,
+}
+
+fn discover(data: &Path) -> Result<(Vec<SetSource>, bool), EvalError> {
+    let set = |name: &str, manifest: PathBuf, paint_window| SetSource {
+        name: name.to_owned(),
+        manifest,
+        paint_window,
+    };
+    if data.is_file() {
+        return Ok((
+            vec![
+                set("clean", data.to_owned(), false),
+                set("window", data.to_owned(), true),
+            ],
+            false,
+        ));
+    }
+    let synthetic = data.join("synth.json").is_file();
+    let mut sets = Vec::new();
+    for kind in OcclusionKind::ALL {
+        for dir in [data.join("test").join(kind.name()), data.join(kind.name())] {
+            let manifest = dir.join("manifest.csv");
+            if manifest.is_file() {
+                sets.push(set(kind.name(), manifest, false));
+                break;
+            }
+        }
+    }
+    let Some(clean) = sets.first().filter(|s| s.name == "clean") else {
+        return Err(EvalError::Data {
+            path: data.to_owned(),
+            message: "no clean set: expected test/clean/manifest.csv (as `facegate-train synth` \
+                      writes) or a manifest file"
+                .into(),
+        });
+    };
+    if !sets.iter().any(|s| s.name == "window") {
+        let manifest = clean.manifest.clone();
+        sets.push(set("window", manifest, true));
+    }
+    Ok((sets, synthetic))
+}
+
+fn thin_roc(roc: &Roc) -> Vec<(f64, f64)> {
+    let points = roc.points();
+    let stride = (points.len() / 4000).max(1);
+    points
+        .iter()
+        .step_by(stride)
+        .chain(points.last())
+        .map(|p| (p.far, p.tar))
+        .collect()
+}
+
+fn summarise(
+    scores: &PairScores,
+    set: &str,
+    protocol: &'static str,
+) -> Result<(Report, Roc), EvalError> {
+    let fail = |source| EvalError::Protocol {
+        set: set.to_owned(),
+        protocol,
+        source,
+    };
+    let roc = Roc::new(&scores.genuine, &scores.impostor).map_err(fail)?;
+    let eer = roc.eer();
+    let report = Report {
+        genuine: scores.genuine.len(),
+        impostor: scores.impostor.len(),
+        eer: eer.rate,
+        eer_threshold: eer.threshold,
+        at_far: FAR_TARGETS.iter().map(|&t| (t, roc.at_far(t))).collect(),
+    };
+    Ok((report, roc))
+}
+
+/// Measures the model on the data, as `request` says (nothing is written).
+pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, EvalError> {
+    let card_path = card_path(&request.model);
+    let card = ModelCard::load(&card_path)?;
+    let model_path = card.verify_model(&card_path)?;
+    let onnx = std::fs::read(&model_path).map_err(|source| CardError::Read {
+        path: model_path.clone(),
+        source,
+    })?;
+    let size = card.input.width as usize;
+    let (sources, synthetic) = discover(&request.data)?;
+    let bar = if progress {
+        indicatif::ProgressBar::new(sources.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} sets {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut embedded: Vec<(SetSource, Manifest, Embedded)> = Vec::new();
+    for source in sources {
+        bar.set_message(source.name.clone());
+        let manifest = Manifest::load(&source.manifest)?;
+        let mut faces = FaceSet::centre_crops(&manifest, request.source_size, size);
+        if source.paint_window {
+            embed::paint_windows(&mut faces, request.source_size, request.seed);
+        }
+        let e = embed::embed(&onnx, &manifest, &faces, request.batch).map_err(|message| {
+            EvalError::Model {
+                path: model_path.clone(),
+                message,
+            }
+        })?;
+        if e.is_empty() {
+            return Err(EvalError::Data {
+                path: source.manifest.clone(),
+                message: format!("no usable face ({} skipped)", e.skipped.len()),
+            });
+        }
+        embedded.push((source, manifest, e));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let gallery = embedded[0].2.clone();
+    let mut sets = Vec::new();
+    let mut thresholds = Vec::new();
+    for (source, manifest, probe) in &embedded {
+        let name = source.name.as_str();
+        let symmetric = name == "clean";
+        let pairs = protocols::verification(&gallery, probe, symmetric);
+        let (verification, roc) = summarise(&pairs, name, "verification")?;
+        if symmetric {
+            for target in CALIBRATED_FARS {
+                if let Some((score, measured)) =
+                    protocols::threshold_at_far(&pairs.impostor, target)
+                {
+                    thresholds.push(Calibrated {
+                        threshold: Threshold {
+                            comparison: Comparison::Full,
+                            score,
+                            target_far: target,
+                            measured_far: measured,
+                            dataset: format!("{CARD_PREFIX}clean"),
+                        },
+                        impostors: pairs.impostor.len(),
+                    });
+                }
+            }
+        }
+        let rank =
+            protocols::identification(&gallery, probe).map_err(|source| EvalError::Protocol {
+                set: name.to_owned(),
+                protocol: "identification",
+                source,
+            })?;
+        let template_pairs =
+            protocols::templates(&gallery, probe).map_err(|source| EvalError::Protocol {
+                set: name.to_owned(),
+                protocol: "templates",
+                source,
+            })?;
+        let (templates, _) = summarise(&template_pairs, name, "templates")?;
+        sets.push(SetResult {
+            name: name.to_owned(),
+            source: if source.paint_window {
+                format!(
+                    "{} with a random 32x12 window per face",
+                    source.manifest.display()
+                )
+            } else {
+                source.manifest.display().to_string()
+            },
+            faces: probe.len(),
+            identities: manifest.num_classes(),
+            skipped: probe.skipped.clone(),
+            verification,
+            roc: thin_roc(&roc),
+            rank,
+            templates,
+        });
+    }
+    Ok(Evaluation {
+        card,
+        card_path,
+        synthetic,
+        sets,
+        thresholds,
+    })
+}
+
+impl Evaluation {
+    /// The card with this evaluation's data, metrics and thresholds in place of any earlier
+    /// evaluation's (entries named `eval-*`); everything else is kept.
+    pub fn updated_card(&self) -> Result<ModelCard, EvalError> {
+        let mut card = self.card.clone();
+        card.data.retain(|d| !d.name.starts_with(CARD_PREFIX));
+        card.metrics.retain(|m| !m.dataset.starts_with(CARD_PREFIX));
+        card.thresholds
+            .retain(|t| !t.dataset.starts_with(CARD_PREFIX));
+        for set in &self.sets {
+            let dataset = format!("{CARD_PREFIX}{}", set.name);
+            card.data.push(DatasetRef {
+                name: dataset.clone(),
+                role: if set.name == "clean" {
+                    DatasetRole::Calibration
+                } else {
+                    DatasetRole::Test
+                },
+                synthetic: self.synthetic,
+                identities: set.identities as u64,
+                images: set.faces as u64,
+                description: set.source.clone(),
+            });
+            let metric = |protocol: &str, name: String, value: f64| Metric {
+                dataset: dataset.clone(),
+                protocol: protocol.to_owned(),
+                name,
+                value,
+            };
+            card.metrics
+                .push(metric("verification", "eer".into(), set.verification.eer));
+            for (target, point) in &set.verification.at_far {
+                card.metrics.push(metric(
+                    "verification",
+                    format!("tar@far={target:e}"),
+                    point.tar,
+                ));
+            }
+            card.metrics
+                .push(metric("identification", "rank-1".into(), set.rank.0));
+            card.metrics
+                .push(metric("identification", "rank-5".into(), set.rank.1));
+            card.metrics
+                .push(metric("templates", "eer".into(), set.templates.eer));
+        }
+        card.thresholds
+            .extend(self.thresholds.iter().map(|c| c.threshold.clone()));
+        card.validate().map_err(EvalError::InvalidCard)?;
+        Ok(card)
+    }
+}
+
+/// Evaluates, writes the report folder and, when asked, the updated card. Returns the
+/// evaluation and the report's path.
+pub fn run(request: &EvalRequest, progress: bool) -> Result<(Evaluation, PathBuf), EvalError> {
+    let evaluation = evaluate(request, progress)?;
+    let report = report::write(&evaluation, request)?;
+    if request.update_card {
+        evaluation.updated_card()?.save(&evaluation.card_path)?;
+    }
+    Ok((evaluation, report))
+}
