@@ -115,6 +115,9 @@ enum Command {
         /// Share of training photos given a random natural occluder.
         #[arg(long, default_value_t = 0.0)]
         train_occluded: f32,
+        /// Network input the crops are for: 96 gives the paper's 110x110 crops, 64 gives 73x73.
+        #[arg(long, default_value_t = 96)]
+        input_size: u32,
     },
     /// Measure an exported model through tract on a synth folder's test sets (or one manifest):
     /// verification (ROC, EER, TAR at FAR 1e-2/1e-3/1e-4), rank-1/rank-5 identification,
@@ -128,9 +131,9 @@ enum Command {
         /// The report folder.
         #[arg(long)]
         out: PathBuf,
-        /// Side of the stored crops.
-        #[arg(long, default_value_t = 110)]
-        source_size: usize,
+        /// Side of the stored crops (default: synth's crop size for the model's input, 110 for 96).
+        #[arg(long)]
+        source_size: Option<usize>,
         /// Faces per inference run.
         #[arg(long, default_value_t = 32)]
         batch: usize,
@@ -212,6 +215,7 @@ fn main() -> ExitCode {
             test_images,
             sets,
             train_occluded,
+            input_size,
         } => {
             let config = facegate_train::synth::SynthConfig {
                 seed,
@@ -222,6 +226,7 @@ fn main() -> ExitCode {
                 test_sets: sets
                     .unwrap_or_else(|| facegate_train::synth::OcclusionKind::ALL.to_vec()),
                 train_occluded,
+                input_size,
                 ..Default::default()
             };
             synth(&config, &out)

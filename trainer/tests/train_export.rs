@@ -240,6 +240,8 @@ fn train_export_and_run_with_tract() {
         "2",
         "--sets",
         "clean,mask",
+        "--input-size",
+        "32",
     ]);
     assert!(said.contains("14 synthetic faces"), "{said}");
     assert!(synth.join("preview.png").exists());

@@ -16,9 +16,6 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// The template frame the paper's occluder ranges are given in.
-const TEMPLATE_FRAME: usize = 110;
-
 /// How batches are made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoaderConfig {
@@ -121,16 +118,9 @@ impl Loader {
 
     /// The paper's occluder scaled to the stored crops' frame.
     fn occluder(&self, rng: &mut StdRng) -> Occluder {
-        let s = self.cfg.source_size as f32 / TEMPLATE_FRAME as f32;
-        let scale = |v: usize| (v as f32 * s).round() as usize;
         let x = rng.random_range(Occluder::X_RANGE);
         let y = rng.random_range(Occluder::Y_RANGE);
-        Occluder {
-            x: scale(x),
-            y: scale(y),
-            width: scale(Occluder::WIDTH).max(1),
-            height: scale(Occluder::HEIGHT).max(1),
-        }
+        Occluder::window(x, y).scaled_to(self.cfg.source_size)
     }
 
     /// Batch number `step`.

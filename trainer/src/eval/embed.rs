@@ -51,8 +51,8 @@ impl Embedded {
     }
 }
 
-/// Paints the paper's window at a random place on each face (centre crops of 110x110
-/// crops: offset 7), seeded by `seed` and the face's position, for sets that lack one.
+/// Paints the paper's window at a random place on each face (centre crops of `source_size`
+/// crops of the template), seeded by `seed` and the face's position, for sets that lack one.
 pub fn paint_windows(faces: &mut FaceSet, source_size: usize, seed: u64) {
     use rand::{RngExt, SeedableRng};
     let offset = source_size.saturating_sub(faces.size) / 2;
@@ -63,7 +63,8 @@ pub fn paint_windows(faces: &mut FaceSet, source_size: usize, seed: u64) {
         let window = Occluder::window(
             rng.random_range(Occluder::X_RANGE),
             rng.random_range(Occluder::Y_RANGE),
-        );
+        )
+        .scaled_to(source_size);
         for (p, v) in face.iter_mut().enumerate() {
             let at = p % (s * s);
             if window.covers(at % s + offset, at / s + offset) {

@@ -34,8 +34,9 @@ pub struct EvalRequest {
     pub data: PathBuf,
     /// The report folder.
     pub out: PathBuf,
-    /// Side of the stored crops (the network sees their centre).
-    pub source_size: usize,
+    /// Side of the stored crops (the network sees their centre); default: the synth crop size
+    /// for the model's input (110 for 96).
+    pub source_size: Option<usize>,
     /// Faces per inference run.
     pub batch: usize,
     /// Write calibrated thresholds and the metrics into the model card.
@@ -225,6 +226,9 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         source,
     })?;
     let size = card.input.width as usize;
+    let source_size = request
+        .source_size
+        .unwrap_or(crate::synth::crop_size(card.input.width) as usize);
     let (sources, synthetic) = discover(&request.data)?;
     let bar = if progress {
         indicatif::ProgressBar::new(sources.len() as u64)
@@ -241,9 +245,9 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
     for source in sources {
         bar.set_message(source.name.clone());
         let manifest = Manifest::load(&source.manifest)?;
-        let mut faces = FaceSet::centre_crops(&manifest, request.source_size, size);
+        let mut faces = FaceSet::centre_crops(&manifest, source_size, size);
         if source.paint_window {
-            embed::paint_windows(&mut faces, request.source_size, request.seed);
+            embed::paint_windows(&mut faces, source_size, request.seed);
         }
         let e = embed::embed(&onnx, &manifest, &faces, request.batch).map_err(|message| {
             EvalError::Model {

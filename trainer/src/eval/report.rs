@@ -30,8 +30,8 @@ pub fn command(r: &EvalRequest) -> String {
         r.data.display(),
         r.out.display()
     );
-    if r.source_size != 110 {
-        c.push_str(&format!(" --source-size {}", r.source_size));
+    if let Some(size) = r.source_size {
+        c.push_str(&format!(" --source-size {size}"));
     }
     if r.batch != 32 {
         c.push_str(&format!(" --batch {}", r.batch));

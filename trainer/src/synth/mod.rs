@@ -29,8 +29,14 @@ use std::path::{Path, PathBuf};
 /// Changes whenever the same settings would render different pictures.
 pub const GENERATOR_VERSION: u32 = 1;
 
-/// Side of the stored aligned crops (the trainer's source size).
-pub const CROP_SIZE: u32 = 110;
+/// The paper's network input side; crops are this plus a margin for random crops.
+pub const PAPER_INPUT: u32 = 96;
+
+/// Side of the stored crop for network input `input`: the paper's 110 for 96, scaled
+/// (73 for 64), so random crops have the same share of margin at every size.
+pub fn crop_size(input: u32) -> u32 {
+    (input * 110 + PAPER_INPUT / 2) / PAPER_INPUT
+}
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +59,8 @@ pub struct SynthConfig {
     pub train_occluded: f32,
     /// Side of the rendered photo before alignment, pixels.
     pub photo_size: u32,
+    /// The network input the crops are made for (crops are [`crop_size`] of it).
+    pub input_size: u32,
 }
 
 impl Default for SynthConfig {
@@ -66,6 +74,7 @@ impl Default for SynthConfig {
             test_sets: OcclusionKind::ALL.to_vec(),
             train_occluded: 0.0,
             photo_size: 160,
+            input_size: PAPER_INPUT,
         }
     }
 }
@@ -107,7 +116,7 @@ pub enum SynthError {
 pub struct Sample {
     /// The rendered photo, unaligned.
     pub photo: Photo,
-    /// The aligned 110x110 crop (the window, if any, painted on it).
+    /// The aligned crop (the window, if any, painted on it).
     pub crop: image::RgbImage,
     /// The landmarks in the crop's pixels.
     pub landmarks: Landmarks5,
@@ -119,14 +128,15 @@ pub fn person(seed: u64, identity: u64) -> Identity {
 }
 
 /// Photo `image` of person `identity`, with an occluder of `kind` (drawn for this photo),
-/// rendered `photo_size` square and aligned to the 110x110 training template.
+/// rendered `photo_size` square and aligned to the training template of network input
+/// `input` (a [`crop_size`] crop).
 pub fn sample(
     seed: u64,
     identity: u64,
     image: u64,
     kind: OcclusionKind,
     variation: Variation,
-    photo_size: u32,
+    (photo_size, input): (u32, u32),
 ) -> Result<Sample, SynthError> {
     let who = person(seed, identity);
     let mut shot_rng = Rng::stream(seed, Stream::Shot, identity, image);
@@ -134,11 +144,12 @@ pub fn sample(
     let mut occ_rng = Rng::stream(seed, Stream::Occluder, identity, image * 16 + kind as u64);
     let occlusion = Occlusion::sample(kind, &who, &mut occ_rng);
     let photo = render(&who, &shot, &occlusion, photo_size, &mut shot_rng);
-    let template = AlignmentTemplate::square(96).centred_in(CROP_SIZE, CROP_SIZE);
+    let crop_side = crop_size(input);
+    let template = AlignmentTemplate::square(input).centred_in(crop_side, crop_side);
     let name = format!("person {identity} photo {image}");
     let transform = SimilarityTransform::estimate(&photo.landmarks.0, &template.points.0)
         .map_err(|e| SynthError::Align(name.clone(), e))?;
-    let mut crop = warp_rgb(&photo.image, &transform, CROP_SIZE, CROP_SIZE)
+    let mut crop = warp_rgb(&photo.image, &transform, crop_side, crop_side)
         .map_err(|e| SynthError::Align(name, e))?;
     occluder::paint_window(&mut crop, &occlusion);
     let landmarks = Landmarks5(photo.landmarks.0.map(|p| {
@@ -192,6 +203,12 @@ impl SynthConfig {
             return bad(format!(
                 "train_occluded = {}: expected a share in [0, 1]",
                 self.train_occluded
+            ));
+        }
+        if !(16..=512).contains(&self.input_size) || !self.input_size.is_multiple_of(16) {
+            return bad(format!(
+                "input_size = {}: expected a multiple of 16 in 16..=512",
+                self.input_size
             ));
         }
         if !(64..=1024).contains(&self.photo_size) {
@@ -294,7 +311,7 @@ pub fn generate(
                 job.image,
                 job.kind,
                 Variation::WILD,
-                config.photo_size,
+                (config.photo_size, config.input_size),
             )?;
             write_png(&job.file, &face.crop)?;
             bar.inc(1);
@@ -381,7 +398,8 @@ pub fn preview(config: &SynthConfig, path: &Path) -> Result<(), SynthError> {
     );
     let rows = config.test_identities.clamp(1, 6);
     let first = config.train_identities as u64;
-    let cell = CROP_SIZE + 4;
+    let side = crop_size(config.input_size);
+    let cell = side + 4;
     let mut sheet = image::RgbImage::from_pixel(
         cell * sets.len() as u32,
         cell * rows as u32,
@@ -395,7 +413,7 @@ pub fn preview(config: &SynthConfig, path: &Path) -> Result<(), SynthError> {
                 0,
                 kind,
                 Variation::WILD,
-                config.photo_size,
+                (config.photo_size, config.input_size),
             )?;
             image::imageops::replace(
                 &mut sheet,
@@ -414,7 +432,7 @@ mod tests {
     use super::*;
 
     fn face(id: u64, n: u64, kind: OcclusionKind) -> Sample {
-        sample(3, id, n, kind, Variation::WILD, 160).unwrap()
+        sample(3, id, n, kind, Variation::WILD, (160, 96)).unwrap()
     }
 
     /// Rows of the crop where `a` and `b` differ by more than a little.
@@ -444,7 +462,15 @@ mod tests {
     fn landmarks_are_true() {
         // A large frontal photo: every eye landmark sits on a pupil (near black).
         for id in 0..6 {
-            let s = sample(9, id, 0, OcclusionKind::Clean, Variation::FRONTAL, 480).unwrap();
+            let s = sample(
+                9,
+                id,
+                0,
+                OcclusionKind::Clean,
+                Variation::FRONTAL,
+                (480, 96),
+            )
+            .unwrap();
             for eye in &s.photo.landmarks.0[..2] {
                 let p = s.photo.image.get_pixel(eye.x as u32, eye.y as u32).0;
                 let lum = p.iter().map(|&v| v as u32).sum::<u32>() / 3;
@@ -452,7 +478,7 @@ mod tests {
             }
         }
         // After alignment the landmarks are near the template (only pose moves them).
-        let template = AlignmentTemplate::square(96).centred_in(CROP_SIZE, CROP_SIZE);
+        let template = AlignmentTemplate::square(96).centred_in(110, 110);
         for n in 0..10 {
             let s = face(1, n, OcclusionKind::Clean);
             for (p, t) in s.landmarks.0.iter().zip(&template.points.0) {
@@ -514,9 +540,16 @@ mod tests {
             sum as f64 / a.as_raw().len() as f64
         };
         let frontal = |id, n| {
-            sample(4, id, n, OcclusionKind::Clean, Variation::FRONTAL, 160)
-                .unwrap()
-                .crop
+            sample(
+                4,
+                id,
+                n,
+                OcclusionKind::Clean,
+                Variation::FRONTAL,
+                (160, 96),
+            )
+            .unwrap()
+            .crop
         };
         for id in 0..5u64 {
             let same = diff(&frontal(id, 0), &frontal(id, 1));
@@ -539,6 +572,7 @@ mod tests {
             test_images: 2,
             test_sets: vec![OcclusionKind::Clean, OcclusionKind::Mask],
             train_occluded: 0.5,
+            input_size: 64,
             ..Default::default()
         };
         let summary = generate(&config, &dir, false).unwrap();
@@ -553,7 +587,7 @@ mod tests {
                 .all(|e| e.landmarks.as_ref().unwrap().len() == 5)
         );
         let decoded = image::open(&train.entries[0].path).unwrap();
-        assert_eq!((decoded.width(), decoded.height()), (CROP_SIZE, CROP_SIZE));
+        assert_eq!((decoded.width(), decoded.height()), (73, 73));
         assert_eq!(summary.tests.len(), 2);
         let mask = crate::data::Manifest::load(&summary.tests[1].1).unwrap();
         assert_eq!(mask.identities, vec!["id00003", "id00004"]);

@@ -179,9 +179,11 @@ impl Occlusion {
     }
 }
 
-/// Paints the window black into a 110x110 crop; other occluders are drawn by the renderer.
+/// Paints the window black into a crop of the template (any size: the window is given in the
+/// 110x110 frame and scaled); other occluders are drawn by the renderer.
 pub fn paint_window(crop: &mut image::RgbImage, occlusion: &Occlusion) {
     if let Occlusion::Window(window) = occlusion {
+        let window = window.scaled_to(crop.width() as usize);
         for (i, j, pixel) in crop.enumerate_pixels_mut() {
             if window.covers(i as usize, j as usize) {
                 *pixel = image::Rgb([0, 0, 0]);

@@ -27,6 +27,22 @@ impl Occluder {
     /// Where the window's top edge may be, in the 110x110 frame.
     pub const Y_RANGE: RangeInclusive<usize> = 11..=87;
 
+    /// The template frame the paper's window and ranges are given in.
+    pub const FRAME: usize = 110;
+
+    /// This window (given in the 110x110 frame) in the same template stored `frame` pixels
+    /// square, as for crops of a smaller network input.
+    pub fn scaled_to(&self, frame: usize) -> Self {
+        let s = frame as f32 / Self::FRAME as f32;
+        let scale = |v: usize| (v as f32 * s).round() as usize;
+        Self {
+            x: scale(self.x),
+            y: scale(self.y),
+            width: scale(self.width).max(1),
+            height: scale(self.height).max(1),
+        }
+    }
+
     /// The paper's 32x12 window with its top-left corner at `(x, y)` in the 110x110 frame.
     pub fn window(x: usize, y: usize) -> Self {
         Self {
