@@ -67,6 +67,31 @@ where
     write_png(path, &image)
 }
 
+/// Draws with `draw` over `background` and writes the result to `path` as PNG, atomically.
+pub fn png_over<F>(path: &Path, background: image::RgbImage, draw: F) -> Result<(), PlotError>
+where
+    F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+{
+    register_font();
+    let (width, height) = background.dimensions();
+    let mut buffer = background.into_raw();
+    {
+        let area = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        let fail = |message: String| PlotError::Draw {
+            path: path.to_owned(),
+            message,
+        };
+        draw(&area).map_err(fail)?;
+        area.present().map_err(|e| fail(e.to_string()))?;
+    }
+    let image =
+        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| PlotError::Draw {
+            path: path.to_owned(),
+            message: "buffer size".into(),
+        })?;
+    write_png(path, &image)
+}
+
 /// Writes `image` to `path` as PNG, atomically, creating the folder.
 pub fn write_png(path: &Path, image: &image::RgbImage) -> Result<(), PlotError> {
     let fail = |source| PlotError::Write {

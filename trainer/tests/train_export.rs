@@ -192,6 +192,15 @@ fn train_export_and_run_with_tract() {
         let eer = set["verification"]["eer"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&eer));
     }
+    // Interpretability: six box places, 20 features each at most (40-d model), figures drawn.
+    let interp = &report["interpretability"];
+    assert_eq!(interp["boxes"].as_array().unwrap().len(), 6);
+    let share = interp["share_under"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&share), "{share}");
+    assert!(interp["d_positive"].as_f64().unwrap() > 0.0);
+    for picture in ["peaks.png", "heatmaps.png", "occlusion.png"] {
+        image::open(report_dir.join(picture)).unwrap();
+    }
     let md = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
     assert!(
         md.contains("| window |") && md.contains("--source-size 40"),

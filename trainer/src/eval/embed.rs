@@ -81,6 +81,18 @@ pub fn embed(
     faces: &FaceSet,
     batch: usize,
 ) -> Result<Embedded, String> {
+    let features = run_model(model, faces, batch, &mut |_, _| {})?;
+    Ok(label(manifest, faces, features))
+}
+
+/// Runs `model` over `faces`, `batch` at a time; returns the unit-length features (`len x
+/// dim`) and hands each face's maps (`channels x h x w`) to `on_maps` with the face's index.
+pub fn run_model(
+    model: &[u8],
+    faces: &FaceSet,
+    batch: usize,
+    on_maps: &mut dyn FnMut(usize, &[f32]),
+) -> Result<(usize, Vec<f32>), String> {
     use tract_onnx::prelude::*;
     let s = faces.size;
     let batch = batch.clamp(1, faces.len().max(1));
@@ -88,6 +100,7 @@ pub fn embed(
     let per_face = 3 * s * s;
     let mut features = Vec::new();
     let mut dim = 0;
+    let mut face = 0;
     for (n, pixels) in faces.batches(batch) {
         let mut input = pixels.to_vec();
         input.resize(batch * per_face, 0.0);
@@ -95,17 +108,33 @@ pub fn embed(
         let out = plan
             .run(tvec![tensor.into_tvalue()])
             .map_err(|e| format!("{e:?}"))?;
-        let view = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
-        let values: Vec<f32> = view.iter().copied().collect();
-        dim = values.len() / batch;
-        for row in values.chunks(dim).take(n) {
-            let mut f = row.to_vec();
-            normalize(&mut f);
-            features.extend(f);
+        let values = |i: usize| -> Result<Vec<f32>, String> {
+            let view = out
+                .get(i)
+                .ok_or_else(|| format!("the model has no output {i}"))?
+                .to_plain_array_view::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
+            Ok(view.iter().copied().collect())
+        };
+        let f = values(0)?;
+        dim = f.len() / batch;
+        for row in f.chunks(dim).take(n) {
+            let mut v = row.to_vec();
+            normalize(&mut v);
+            features.extend(v);
         }
+        let maps = values(1)?;
+        let plane = maps.len() / batch;
+        for (k, m) in maps.chunks(plane).take(n).enumerate() {
+            on_maps(face + k, m);
+        }
+        face += n;
     }
+    Ok((dim, features))
+}
+
+/// Attaches who and which photo each face is.
+fn label(manifest: &Manifest, faces: &FaceSet, (dim, features): (usize, Vec<f32>)) -> Embedded {
     // Photo number: position among the identity's manifest entries, skipped ones counted.
     let mut count: BTreeMap<u32, usize> = BTreeMap::new();
     let ordinal: Vec<usize> = manifest
@@ -123,11 +152,11 @@ pub fn embed(
         .iter()
         .map(|&e| manifest.identities[manifest.entries[e].label as usize].clone())
         .collect();
-    Ok(Embedded {
+    Embedded {
         dim,
         features,
         identity,
         photo,
         skipped: faces.skipped.clone(),
-    })
+    }
 }

@@ -5,6 +5,7 @@
 //! Position: after `export`; its numbers feed the README and the card the device reads.
 
 pub mod embed;
+pub mod interpret;
 pub mod protocols;
 pub mod report;
 
@@ -133,6 +134,8 @@ pub struct Evaluation {
     pub sets: Vec<SetResult>,
     /// Thresholds calibrated on the clean set.
     pub thresholds: Vec<Calibrated>,
+    /// Peak locations, spreadness and the occlusion analysis on the clean set.
+    pub interpretation: interpret::Interpretation,
 }
 
 /// A test set to load: name, manifest, and whether to paint windows on it.
@@ -216,7 +219,8 @@ fn summarise(
     Ok((report, roc))
 }
 
-/// Measures the model on the data, as `request` says (nothing is written).
+/// Measures the model on the data, as `request` says; the interpretability figures are drawn
+/// into the report folder on the way.
 pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, EvalError> {
     let card_path = card_path(&request.model);
     let card = ModelCard::load(&card_path)?;
@@ -242,6 +246,7 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut embedded: Vec<(SetSource, Manifest, Embedded)> = Vec::new();
+    let mut clean_faces = None;
     for source in sources {
         bar.set_message(source.name.clone());
         let manifest = Manifest::load(&source.manifest)?;
@@ -258,15 +263,41 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         if e.is_empty() {
             return Err(EvalError::Data {
                 path: source.manifest.clone(),
-                message: format!("no usable face ({} skipped)", e.skipped.len()),
+                message: format!(
+                    "no usable face ({} skipped; first: {})",
+                    e.skipped.len(),
+                    e.skipped
+                        .first()
+                        .map_or(String::new(), |(p, why)| format!("{} {why}", p.display()))
+                ),
             });
+        }
+        if clean_faces.is_none() {
+            clean_faces = Some(faces);
         }
         embedded.push((source, manifest, e));
         bar.inc(1);
     }
+    bar.set_message("interpretability");
+    let gallery = embedded[0].2.clone();
+    let clean_faces = clean_faces.ok_or_else(|| EvalError::Data {
+        path: request.data.clone(),
+        message: "no clean set".into(),
+    })?;
+    let interpretation = interpret::interpret(
+        &onnx,
+        &card,
+        &clean_faces,
+        &gallery,
+        request.batch,
+        &request.out,
+    )
+    .map_err(|message| EvalError::Model {
+        path: model_path.clone(),
+        message,
+    })?;
     bar.finish_and_clear();
 
-    let gallery = embedded[0].2.clone();
     let mut sets = Vec::new();
     let mut thresholds = Vec::new();
     for (source, manifest, probe) in &embedded {
@@ -330,6 +361,7 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         synthetic,
         sets,
         thresholds,
+        interpretation,
     })
 }
 
@@ -378,6 +410,23 @@ impl Evaluation {
             card.metrics
                 .push(metric("templates", "eer".into(), set.templates.eer));
         }
+        let i = &self.interpretation;
+        let clean = format!("{CARD_PREFIX}clean");
+        let mut add = |name: &str, value: Option<f64>| {
+            if let Some(value) = value.filter(|v| v.is_finite()) {
+                card.metrics.push(Metric {
+                    dataset: clean.clone(),
+                    protocol: "interpretability".into(),
+                    name: name.into(),
+                    value,
+                });
+            }
+        };
+        add("spreadness-d-positive-px", i.d.0);
+        add("spreadness-d-negative-px", i.d.1);
+        add("consistency-sigma-positive-px", i.sigma.0);
+        add("consistency-sigma-negative-px", i.sigma.1);
+        add("occlusion-top20-share-under-box", Some(i.share_under));
         card.thresholds
             .extend(self.thresholds.iter().map(|c| c.threshold.clone()));
         card.validate().map_err(EvalError::InvalidCard)?;
