@@ -77,6 +77,27 @@ pub fn save(run_dir: &Path, checkpoint: Checkpoint) -> Result<(), CheckpointErro
     Ok(())
 }
 
+/// Folder of the run's copy of its checkpoint at the end of stage 1 (the trained base CNN),
+/// kept so other modes' stage 2 can start from the same backbone (ablations).
+pub fn stage1_folder(run_dir: &Path) -> PathBuf {
+    run_dir.join("stage1")
+}
+
+/// Copies the live checkpoint to [`stage1_folder`], atomically replacing an earlier copy.
+pub fn keep_stage1(run_dir: &Path) -> Result<(), CheckpointError> {
+    let live = folder(run_dir);
+    let kept = stage1_folder(run_dir);
+    let tmp = run_dir.join("stage1.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    for name in ["model.bpk", "optimizer.bpk", "state.json"] {
+        let from = live.join(name);
+        std::fs::copy(&from, tmp.join(name)).map_err(|e| io(&from, e))?;
+    }
+    let _ = std::fs::remove_dir_all(&kept);
+    std::fs::rename(&tmp, &kept).map_err(|e| io(&kept, e))
+}
+
 /// Reads the run's checkpoint, if it has one. A crash between the two renames of [`save`]
 /// leaves only `checkpoint.old`, which is then used.
 pub fn load(run_dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {

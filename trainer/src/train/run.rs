@@ -340,8 +340,12 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         }
         bar.set_position(step);
         let stop = opts.stop.load(Ordering::Relaxed);
-        if stop || step % cfg.train.checkpoint_every == 0 || step == schedule.total {
+        let boundary = step == schedule.stage1 && schedule.total > schedule.stage1;
+        if stop || boundary || step % cfg.train.checkpoint_every == 0 || step == schedule.total {
             save(&net, &stepper, step)?;
+        }
+        if boundary {
+            checkpoint::keep_stage1(&opts.out_dir)?;
         }
         if stop {
             stopped = true;
