@@ -38,6 +38,10 @@ enum Command {
         /// Where to compute.
         #[arg(long, value_enum, default_value = "flex")]
         backend: Backend,
+        /// Override the config's train.mode (base, sad or full), e.g. for ablations that start
+        /// stage 2 from another run's stage1/ checkpoint.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<facegate_contract::card::TrainingMode>,
     },
     /// Images per second for training (one full-mode step) and inference, on burn and on
     /// tract-onnx, printed as a table; with --python, the PyTorch and ONNX Runtime reference
@@ -144,6 +148,16 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The ablation table: evaluation report folders (from `eval`) side by side, one row per
+    /// model; written to --out as markdown when given, printed always.
+    Compare {
+        /// Report folders, one per model.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The markdown file to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Redraw a run folder's training curves (metrics.jsonl -> curves.svg).
     Curves {
         /// The run folder.
@@ -164,7 +178,8 @@ fn main() -> ExitCode {
             out,
             resume,
             backend,
-        } => train(&config, out, resume, backend),
+            mode,
+        } => train(&config, out, resume, backend, mode),
         Command::Bench {
             backend,
             batch,
@@ -272,6 +287,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Compare { reports, out } => match facegate_train::eval::compare::table(&reports) {
+            Ok(table) => {
+                print!("{table}");
+                if let Some(path) = out {
+                    let written = facegate_contract::fsutil::write_atomic(&path, table.as_bytes());
+                    if let Err(e) = written {
+                        eprintln!("error: cannot write {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Curves { run } => match facegate_train::curves::write(&run) {
             Ok(path) => {
                 println!("{}", path.display());
@@ -391,7 +423,23 @@ fn bench(
     Ok(facegate_train::bench::table(&rows))
 }
 
-fn train(config: &std::path::Path, out: PathBuf, resume: bool, backend: Backend) -> ExitCode {
+fn parse_mode(text: &str) -> Result<facegate_contract::card::TrainingMode, String> {
+    use facegate_contract::card::TrainingMode;
+    match text {
+        "base" => Ok(TrainingMode::Base),
+        "sad" => Ok(TrainingMode::Sad),
+        "full" => Ok(TrainingMode::Full),
+        other => Err(format!("{other:?}: expected base, sad or full")),
+    }
+}
+
+fn train(
+    config: &std::path::Path,
+    out: PathBuf,
+    resume: bool,
+    backend: Backend,
+    mode: Option<facegate_contract::card::TrainingMode>,
+) -> ExitCode {
     let device = match backend.device() {
         Ok(device) => device,
         Err(e) => {
@@ -399,13 +447,24 @@ fn train(config: &std::path::Path, out: PathBuf, resume: bool, backend: Backend)
             return ExitCode::FAILURE;
         }
     };
-    let cfg = match RunConfig::load(config) {
+    let mut cfg = match RunConfig::load(config) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(mode) = mode {
+        cfg.train.mode = mode;
+        if let Err(problems) = cfg.validate() {
+            eprintln!(
+                "error: {} with --mode: {}",
+                config.display(),
+                problems.join("; ")
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {

@@ -266,6 +266,18 @@ fn train_export_and_run_with_tract() {
         assert!(said.contains(set), "{said}");
     }
     let md = std::fs::read_to_string(root.join("report-synth/report.md")).unwrap();
+    // The two reports side by side: one row each.
+    let table_path = root.join("ablation.md");
+    let said = trainer(&[
+        "compare",
+        report_dir.to_str().unwrap(),
+        root.join("report-synth").to_str().unwrap(),
+        "--out",
+        table_path.to_str().unwrap(),
+    ]);
+    let rows = said.lines().filter(|l| l.starts_with("| tiny-")).count();
+    assert_eq!(rows, 2, "{said}");
+    assert_eq!(std::fs::read_to_string(&table_path).unwrap(), said);
     assert!(md.contains("**synthetic faces**"), "{md}");
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -4,6 +4,7 @@
 //!
 //! Position: after `export`; its numbers feed the README and the card the device reads.
 
+pub mod compare;
 pub mod embed;
 pub mod interpret;
 pub mod protocols;

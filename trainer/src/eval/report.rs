@@ -289,6 +289,8 @@ fn json(e: &Evaluation) -> serde_json::Value {
     };
     serde_json::json!({
         "model_id": e.card.model_id,
+        "mode": e.card.architecture.mode,
+        "input": e.card.input.width,
         "synthetic": e.synthetic,
         "sets": e.sets.iter().map(|s| serde_json::json!({
             "name": s.name,
