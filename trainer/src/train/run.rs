@@ -140,14 +140,15 @@ struct Schedule {
 impl Schedule {
     fn new(cfg: &RunConfig) -> Self {
         let t = &cfg.train;
-        let stage2 = if t.mode == TrainingMode::Base {
-            0
-        } else {
-            t.stage2_steps
-        };
+        // Base has no stage 2: it spends the same budget on more softmax steps instead.
+        let total = t.stage1_steps + t.stage2_steps;
         Self {
-            stage1: t.stage1_steps,
-            total: t.stage1_steps + stage2,
+            stage1: if t.mode == TrainingMode::Base {
+                total
+            } else {
+                t.stage1_steps
+            },
+            total,
             mode: t.mode,
         }
     }
