@@ -35,6 +35,16 @@ impl Point {
 #[serde(transparent)]
 pub struct Landmarks5(pub [Point; 5]);
 
+impl Landmarks5 {
+    /// The same landmarks after `transform` (e.g. in the aligned crop rather than the photo).
+    pub fn transformed(&self, transform: &SimilarityTransform) -> Landmarks5 {
+        Landmarks5(self.0.map(|p| {
+            let (x, y) = transform.apply(p.x as f64, p.y as f64);
+            Point::new(x as f32, y as f32)
+        }))
+    }
+}
+
 /// Where the five landmarks should land in the network's input frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -312,7 +322,9 @@ pub fn warp_rgb(
 }
 
 /// Bilinear sample at `(x, y)`; neighbours outside the image count as black.
-fn sample_bilinear(image: &RgbImage, x: f64, y: f64) -> [f32; 3] {
+/// The colour of `image` at `(x, y)` (bilinear; outside the image counts as black), as 0..255
+/// values. Shared with the detector's patch sampling, so both see the same pixels.
+pub fn sample_bilinear(image: &RgbImage, x: f64, y: f64) -> [f32; 3] {
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let mut out = [0.0f64; 3];

@@ -32,6 +32,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// [`write_atomic`], creating the missing folders above `path` first.
+pub fn write_atomic_in(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(path, bytes)
+}
+
+/// Whether `dir` holds files that a tool which marks its output folders with `stamp` (a file
+/// name) did not write: a non-empty folder without the stamp. Such a folder must not be
+/// written into, so a mistyped `--out` never mixes with or overwrites someone's data.
+pub fn is_foreign_folder(dir: &Path, stamp: &str) -> io::Result<bool> {
+    if !dir.is_dir() || dir.join(stamp).exists() {
+        return Ok(false);
+    }
+    Ok(std::fs::read_dir(dir)?.next().is_some())
+}
+
 /// Lower-case hex SHA-256 of a file's contents, read in chunks so large models stay out of memory.
 pub fn sha256_file(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
