@@ -3,8 +3,9 @@
 //! Layout: `config` (the run's TOML), `data` (manifest and batch loader), `model` (the network
 //! of method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
 //! optimiser step, run loop, checkpoints), `curves` (training curves SVG), `measure` (peak map),
-//! `scores` (verification report from pair scores), `synth` (synthetic faces), `export` (ONNX file and model card,
-//! checked against tract-onnx).
+//! `scores` (verification report from pair scores), `synth` (synthetic faces), `prepare`
+//! (real photos to aligned crops through the device's detector), `eval` (the evaluation
+//! report), `export` (ONNX file and model card, checked against tract-onnx).
 
 pub mod backend;
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod loss;
 pub mod measure;
 pub mod model;
 pub mod plot;
+pub mod prepare;
 pub mod scores;
 pub mod synth;
 pub mod train;

@@ -123,6 +123,32 @@ enum Command {
         #[arg(long, default_value_t = 96)]
         input_size: u32,
     },
+    /// Turn real photos into aligned crops and manifests, through the device's face detector
+    /// and alignment: one folder per identity (-> train/), LFW with its pairs file (-> test/lfw/)
+    /// or AR file names (-> test/clean, test/sunglasses, test/scarf). Photos that cannot be
+    /// used are listed in OUT/skipped.csv, never fatal.
+    Prepare {
+        /// The photos.
+        src: PathBuf,
+        /// The output folder (created; an earlier prepare output there is overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// How SRC is organised.
+        #[arg(long, value_enum, default_value = "folders")]
+        layout: LayoutArg,
+        /// The LFW pairs file (with --layout lfw).
+        #[arg(long, required_if_eq("layout", "lfw"))]
+        pairs: Option<PathBuf>,
+        /// Network input the crops are for: 96 gives the paper's 110x110 crops.
+        #[arg(long, default_value_t = 96)]
+        input_size: u32,
+        /// Smallest face side to look for, in photo pixels.
+        #[arg(long, default_value_t = 40.0)]
+        min_face: f32,
+        /// Folder with the detector's pnet/rnet/onet.onnx.
+        #[arg(long, default_value = "models/detector")]
+        detector: PathBuf,
+    },
     /// Measure an exported model through tract on a synth folder's test sets (or one manifest):
     /// verification (ROC, EER, TAR at FAR 1e-2/1e-3/1e-4), rank-1/rank-5 identification,
     /// template matching, occluded sets and the 32x12 window; writes report.md, report.json and
@@ -245,6 +271,53 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             synth(&config, &out)
+        }
+        Command::Prepare {
+            src,
+            out,
+            layout,
+            pairs,
+            input_size,
+            min_face,
+            detector,
+        } => {
+            use facegate_train::prepare::layout::Layout;
+            let layout = match (layout, pairs) {
+                (LayoutArg::Folders, _) => Layout::Folders,
+                (LayoutArg::Ar, _) => Layout::Ar,
+                (LayoutArg::Lfw, Some(pairs)) => Layout::Lfw { pairs },
+                (LayoutArg::Lfw, None) => {
+                    eprintln!("error: --layout lfw needs --pairs FILE");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let opts = facegate_train::prepare::PrepareOptions {
+                detector,
+                min_face,
+                input_size,
+                progress: true,
+            };
+            match facegate_train::prepare::prepare(&src, &layout, &out, &opts) {
+                Ok(summary) => {
+                    for (path, n) in &summary.manifests {
+                        println!("{}: {n} crops", path.display());
+                    }
+                    if let Some((kept, dropped)) = summary.pairs {
+                        println!("pairs: {kept} kept, {dropped} dropped (a photo was left out)");
+                    }
+                    println!(
+                        "{} photos left out (see {}), {} with several faces (the largest kept)",
+                        summary.skipped,
+                        out.join("skipped.csv").display(),
+                        summary.crowded
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Eval {
             model,
@@ -421,6 +494,17 @@ fn bench(
     }
     rows.sort_by(|a, b| b.workload.cmp(&a.workload));
     Ok(facegate_train::bench::table(&rows))
+}
+
+/// The source layouts of `prepare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LayoutArg {
+    /// One sub-folder per identity.
+    Folders,
+    /// LFW: per-person folders and a pairs file.
+    Lfw,
+    /// The AR database's file names.
+    Ar,
 }
 
 fn parse_mode(text: &str) -> Result<facegate_contract::card::TrainingMode, String> {

@@ -14,9 +14,9 @@ pub mod render;
 pub mod rng;
 pub mod shot;
 
+use facegate_contract::Landmarks5;
 use facegate_contract::align::{AlignmentTemplate, SimilarityTransform, warp_rgb};
-use facegate_contract::fsutil::write_atomic;
-use facegate_contract::{Landmarks5, Point};
+use facegate_contract::fsutil::{is_foreign_folder, write_atomic_in};
 pub use identity::Identity;
 pub use occluder::{Occlusion, OcclusionKind};
 use rayon::prelude::*;
@@ -152,10 +152,7 @@ pub fn sample(
     let mut crop = warp_rgb(&photo.image, &transform, crop_side, crop_side)
         .map_err(|e| SynthError::Align(name, e))?;
     occluder::paint_window(&mut crop, &occlusion);
-    let landmarks = Landmarks5(photo.landmarks.0.map(|p| {
-        let (x, y) = transform.apply(p.x as f64, p.y as f64);
-        Point::new(x as f32, y as f32)
-    }));
+    let landmarks = photo.landmarks.transformed(&transform);
     Ok(Sample {
         photo,
         crop,
@@ -278,17 +275,12 @@ pub fn generate(
 ) -> Result<SynthSummary, SynthError> {
     config.check()?;
     let stamp = out.join("synth.json");
-    if out.is_dir() && !stamp.exists() {
-        let occupied = std::fs::read_dir(out)
-            .map_err(|source| SynthError::Write {
-                path: out.to_owned(),
-                source,
-            })?
-            .next()
-            .is_some();
-        if occupied {
-            return Err(SynthError::NotOurs(out.to_owned()));
-        }
+    let foreign = is_foreign_folder(out, "synth.json").map_err(|source| SynthError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    if foreign {
+        return Err(SynthError::NotOurs(out.to_owned()));
     }
     let (jobs, manifests) = config.jobs(out);
     let bar = if progress {
@@ -362,14 +354,10 @@ pub fn generate(
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), SynthError> {
-    let fail = |source| SynthError::Write {
+    write_atomic_in(path, bytes).map_err(|source| SynthError::Write {
         path: path.to_owned(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    write_atomic(path, bytes).map_err(fail)
+    })
 }
 
 fn write_png(path: &Path, image: &image::RgbImage) -> Result<(), SynthError> {
