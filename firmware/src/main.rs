@@ -53,7 +53,7 @@ fn print_summary(path: &std::path::Path, cfg: &Config) {
         ),
         None => println!(
             "  model    none set: `facegate run` will use the shipped default model \
-             (not in models/ yet: the default-model issue brings it)"
+             (models/default/facegate.card.json)"
         ),
     }
     let source = match &cfg.source {
