@@ -233,6 +233,42 @@ fn train_export_and_run_with_tract() {
     assert_eq!(again.thresholds.len(), 2);
     assert_eq!(again.metrics.len(), card.metrics.len());
 
+    // A pairs file beside the manifest (as `prepare --layout lfw` writes): only listed pairs
+    // are scored; a pair naming a photo that is not there is dropped.
+    std::fs::write(
+        root.join("held-out/pairs.csv"),
+        "a,b,same\np0_100.png,p0_101.png,1\np1_100.png,p1_101.png,1\n\
+         p0_100.png,p2_100.png,0\np0_100.png,p9_100.png,0\n",
+    )
+    .unwrap();
+    let listed_dir = root.join("report-pairs");
+    trainer(&[
+        "eval",
+        onnx.to_str().unwrap(),
+        root.join("held-out/manifest.csv").to_str().unwrap(),
+        "--out",
+        listed_dir.to_str().unwrap(),
+        "--source-size",
+        "40",
+    ]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(listed_dir.join("report.json")).unwrap())
+            .unwrap();
+    let clean = &listed["sets"][0];
+    assert_eq!(clean["name"], "clean");
+    assert_eq!(
+        (
+            clean["verification"]["genuine"].as_u64(),
+            clean["verification"]["impostor"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let md = std::fs::read_to_string(listed_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("the 3 listed pairs of") && md.contains("1 dropped"),
+        "{md}"
+    );
+
     // Synthetic faces through the command line, evaluated as a synth folder.
     let synth = root.join("synth");
     let said = trainer(&[

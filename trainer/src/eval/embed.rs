@@ -19,6 +19,8 @@ pub struct Embedded {
     pub identity: Vec<String>,
     /// Position of each face among its identity's photos in the manifest (0 = first).
     pub photo: Vec<usize>,
+    /// Each face's crop file, as the manifest names it.
+    pub path: Vec<PathBuf>,
     /// Images that could not be used, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
 }
@@ -152,11 +154,17 @@ fn label(manifest: &Manifest, faces: &FaceSet, (dim, features): (usize, Vec<f32>
         .iter()
         .map(|&e| manifest.identities[manifest.entries[e].label as usize].clone())
         .collect();
+    let path = faces
+        .entries
+        .iter()
+        .map(|&e| manifest.entries[e].path.clone())
+        .collect();
     Embedded {
         dim,
         features,
         identity,
         photo,
+        path,
         skipped: faces.skipped.clone(),
     }
 }

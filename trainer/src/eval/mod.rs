@@ -139,16 +139,51 @@ pub struct Evaluation {
     pub interpretation: interpret::Interpretation,
 }
 
-/// A test set to load: name, manifest, and whether to paint windows on it.
+/// A test set to load: name, manifest, whether to paint windows on it, and its listed
+/// verification pairs (LFW's pairs.csv as `prepare` writes it), if any.
 struct SetSource {
     name: String,
     manifest: PathBuf,
     paint_window: bool,
+    pairs: Option<PathBuf>,
+}
+
+/// Reads a `a,b,same` pairs file (crop paths relative to its folder, same = 1 or 0).
+fn load_pairs(path: &Path) -> Result<Vec<(PathBuf, PathBuf, bool)>, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Data {
+        path: path.to_owned(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let base = path.parent().unwrap_or_else(|| Path::new(""));
+    let mut pairs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || (i == 0 && line == "a,b,same") {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let same = match fields.as_slice() {
+            [_, _, "1"] => true,
+            [_, _, "0"] => false,
+            _ => {
+                return Err(EvalError::Data {
+                    path: path.to_owned(),
+                    message: format!(
+                        "line {}: expected `a,b,same` with same 0 or 1, got {line:?}",
+                        i + 1
+                    ),
+                });
+            }
+        };
+        pairs.push((base.join(fields[0]), base.join(fields[1]), same));
+    }
+    Ok(pairs)
 }
 
 fn discover(data: &Path) -> Result<(Vec<SetSource>, bool), EvalError> {
-    let set = |name: &str, manifest: PathBuf, paint_window| SetSource {
+    let set = |name: &str, manifest: PathBuf, paint_window: bool| SetSource {
         name: name.to_owned(),
+        pairs: Some(manifest.with_file_name("pairs.csv")).filter(|p| !paint_window && p.is_file()),
         manifest,
         paint_window,
     };
@@ -172,11 +207,17 @@ fn discover(data: &Path) -> Result<(Vec<SetSource>, bool), EvalError> {
             }
         }
     }
+    // LFW as `prepare --layout lfw` writes it is an unoccluded set: it serves as the clean one.
+    let lfw = data.join("test").join("lfw").join("manifest.csv");
+    if sets.first().is_none_or(|s| s.name != "clean") && lfw.is_file() {
+        sets.insert(0, set("clean", lfw, false));
+    }
     let Some(clean) = sets.first().filter(|s| s.name == "clean") else {
         return Err(EvalError::Data {
             path: data.to_owned(),
             message: "no clean set: expected test/clean/manifest.csv (as `facegate-train synth` \
-                      writes) or a manifest file"
+                      and `prepare --layout ar` write), test/lfw/manifest.csv (`prepare --layout \
+                      lfw`) or a manifest file"
                 .into(),
         });
     };
@@ -304,7 +345,15 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
     for (source, manifest, probe) in &embedded {
         let name = source.name.as_str();
         let symmetric = name == "clean";
-        let pairs = protocols::verification(&gallery, probe, symmetric);
+        let mut listed = None;
+        let pairs = match &source.pairs {
+            Some(file) => {
+                let (pairs, dropped) = protocols::listed_pairs(probe, &load_pairs(file)?);
+                listed = Some((file, pairs.genuine.len() + pairs.impostor.len(), dropped));
+                pairs
+            }
+            None => protocols::verification(&gallery, probe, symmetric),
+        };
         let (verification, roc) = summarise(&pairs, name, "verification")?;
         if symmetric {
             for target in CALIBRATED_FARS {
@@ -339,13 +388,18 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         let (templates, _) = summarise(&template_pairs, name, "templates")?;
         sets.push(SetResult {
             name: name.to_owned(),
-            source: if source.paint_window {
-                format!(
+            source: match (source.paint_window, listed) {
+                (true, _) => format!(
                     "{} with a random 32x12 window per face",
                     source.manifest.display()
-                )
-            } else {
-                source.manifest.display().to_string()
+                ),
+                (false, Some((file, used, dropped))) => format!(
+                    "{}, verification on the {used} listed pairs of {} ({dropped} dropped: a \
+                     photo was left out)",
+                    source.manifest.display(),
+                    file.display()
+                ),
+                (false, None) => source.manifest.display().to_string(),
             },
             faces: probe.len(),
             identities: manifest.num_classes(),

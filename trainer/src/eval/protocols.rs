@@ -5,6 +5,8 @@
 use super::embed::Embedded;
 use crate::scores::PairScores;
 use facegate_contract::metrics::{MetricsError, rank_k_accuracy, template_distance};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -31,6 +33,34 @@ pub fn verification(gallery: &Embedded, probe: &Embedded, symmetric: bool) -> Pa
         }
     }
     scores
+}
+
+/// Verification on a listed set of pairs (LFW's protocol): `pairs` are (crop, crop, same
+/// person) as the manifest names the crops. Pairs with a face that was not embedded are
+/// dropped; returns the scores and how many were dropped.
+pub fn listed_pairs(set: &Embedded, pairs: &[(PathBuf, PathBuf, bool)]) -> (PairScores, usize) {
+    let index: HashMap<&Path, usize> = set
+        .path
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_path(), i))
+        .collect();
+    let mut scores = PairScores::default();
+    let mut dropped = 0;
+    for (a, b, same) in pairs {
+        match (index.get(a.as_path()), index.get(b.as_path())) {
+            (Some(&i), Some(&j)) => {
+                let s = dot(set.feature(i), set.feature(j));
+                if *same {
+                    scores.genuine.push(s);
+                } else {
+                    scores.impostor.push(s);
+                }
+            }
+            _ => dropped += 1,
+        }
+    }
+    (scores, dropped)
 }
 
 /// Closed-set identification: each person's first clean photo is the gallery; every probe
@@ -133,6 +163,7 @@ mod tests {
             features: Vec::new(),
             identity: Vec::new(),
             photo: Vec::new(),
+            path: Vec::new(),
             skipped: Vec::new(),
         };
         for p in 0..people {
@@ -141,9 +172,30 @@ mod tests {
                 e.features.extend([a.cos(), a.sin()]);
                 e.identity.push(format!("p{p}"));
                 e.photo.push(k);
+                e.path.push(PathBuf::from(format!("p{p}/{k}.png")));
             }
         }
         e
+    }
+
+    #[test]
+    fn listed_pairs_score_only_what_is_listed() {
+        let e = set(2, 2, 0.1);
+        let pair = |a: &str, b: &str, same| (PathBuf::from(a), PathBuf::from(b), same);
+        let (scores, dropped) = listed_pairs(
+            &e,
+            &[
+                pair("p0/0.png", "p0/1.png", true),
+                pair("p0/0.png", "p1/1.png", false),
+                pair("p0/0.png", "p9/0.png", false),
+            ],
+        );
+        assert_eq!(
+            (scores.genuine.len(), scores.impostor.len(), dropped),
+            (1, 1, 1)
+        );
+        assert!((scores.genuine[0] - 0.1f32.cos()).abs() < 1e-5);
+        assert!(scores.genuine[0] > scores.impostor[0]);
     }
 
     #[test]

@@ -69,7 +69,15 @@ pub fn markdown(e: &Evaluation, request: &EvalRequest) -> String {
             ""
         }
     );
-    let _ = writeln!(md, "- Command: `{}`\n", command(request));
+    let _ = writeln!(md, "- Command: `{}`", command(request));
+    for set in &e.sets {
+        let _ = writeln!(
+            md,
+            "- Set `{}`: {} faces of {} people from {}.",
+            set.name, set.faces, set.identities, set.source
+        );
+    }
+    let _ = writeln!(md);
     let _ = writeln!(
         md,
         "Gallery: the clean set. Probes: each set, whose photos are the clean set's photos with \
