@@ -47,24 +47,8 @@ pub fn png<F>(path: &Path, width: u32, height: u32, draw: F) -> Result<(), PlotE
 where
     F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
 {
-    register_font();
-    let mut buffer = vec![255u8; (width * height * 3) as usize];
-    {
-        let area = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
-        let fail = |message: String| PlotError::Draw {
-            path: path.to_owned(),
-            message,
-        };
-        area.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        draw(&area).map_err(fail)?;
-        area.present().map_err(|e| fail(e.to_string()))?;
-    }
-    let image =
-        image::RgbImage::from_raw(width, height, buffer).ok_or_else(|| PlotError::Draw {
-            path: path.to_owned(),
-            message: "buffer size".into(),
-        })?;
-    write_png(path, &image)
+    let white = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    png_over(path, white, draw)
 }
 
 /// Draws with `draw` over `background` and writes the result to `path` as PNG, atomically.
