@@ -197,6 +197,10 @@ pub struct Threshold {
     pub measured_far: f64,
     /// Name of the calibration dataset (one of [`ModelCard::data`]).
     pub dataset: String,
+    /// For a masked comparison: the occluded regions left out, as
+    /// [`crate::occlusion::RegionSet::key`] writes them (`"mouth+chin"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<String>,
 }
 
 /// The part a dataset played.
@@ -580,6 +584,7 @@ mod tests {
                 target_far: 1e-3,
                 measured_far: 9.5e-4,
                 dataset: "synth-val".into(),
+                regions: None,
             }],
             data: vec![DatasetRef {
                 name: "synth-val".into(),

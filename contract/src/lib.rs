@@ -10,6 +10,7 @@ pub mod align;
 pub mod card;
 pub mod fsutil;
 pub mod metrics;
+pub mod occlusion;
 pub mod peaks;
 pub mod similarity;
 

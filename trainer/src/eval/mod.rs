@@ -367,6 +367,7 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
                             target_far: target,
                             measured_far: measured,
                             dataset: format!("{CARD_PREFIX}clean"),
+                            regions: None,
                         },
                         impostors: pairs.impostor.len(),
                     });
