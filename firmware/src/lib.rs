@@ -1,7 +1,20 @@
-//! facegate, the device program: camera frames in, access decisions and explanations out over MQTT.
+//! facegate, the device program: camera frames in, access decisions and explanations out.
 //!
-//! The pipeline runs one way: source -> detect -> align -> embed -> match -> decide -> publish
-//! (see ARCHITECTURE.md). Today this crate holds the configuration every stage will read; the
-//! stages themselves arrive with the device-program issue.
+//! The pipeline runs one way, one module per stage (see ARCHITECTURE.md):
+//! [`source`] -> detect ([`facegate_detect`]) -> [`align`] -> [`quality`] -> [`embed`] ->
+//! [`matching`] -> [`decide`] -> [`publish`]. [`pipeline`] wires the stages; [`gallery`] and
+//! [`enroll`] keep the enrolled people; [`config`] is what a technician edits; [`model`] loads
+//! the model files once.
 
+pub mod align;
 pub mod config;
+pub mod decide;
+pub mod embed;
+pub mod enroll;
+pub mod gallery;
+pub mod matching;
+pub mod model;
+pub mod pipeline;
+pub mod publish;
+pub mod quality;
+pub mod source;

@@ -2,7 +2,13 @@
 
 use clap::{Parser, Subcommand};
 use facegate::config::{self, Config, ConfigError, Source};
-use std::path::PathBuf;
+use facegate::enroll::{PersonEnrollment, sync_config};
+use facegate::gallery::Gallery;
+use facegate::model::Models;
+use facegate::pipeline::{self, Pipeline};
+use facegate::publish::{ConsoleSink, Fanout, HeatmapFolder, Sink};
+use facegate::source::open::open;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// facegate: face recognition at the door.
@@ -21,29 +27,257 @@ enum Command {
         /// The config file (TOML).
         config: PathBuf,
     },
+    /// Enroll the config's people, then run the pipeline on the configured source, printing
+    /// every event as a JSON line.
+    Run {
+        /// The config file (TOML).
+        config: PathBuf,
+        /// Also write each event's heat map (PNG) into this folder.
+        #[arg(long)]
+        heatmaps: Option<PathBuf>,
+    },
+    /// Enroll (or re-enroll) the config's people and print every photo's verdict.
+    Enroll {
+        /// The config file (TOML).
+        config: PathBuf,
+    },
+    /// Look at or change the gallery.
+    Gallery {
+        #[command(subcommand)]
+        action: GalleryAction,
+    },
+    /// Explain how the device sees one photo: faces, quality, best match per face and the
+    /// regions that supported, disagreed or were occluded; writes the heat map PNG.
+    Explain {
+        /// The config file (TOML).
+        config: PathBuf,
+        /// The photo.
+        photo: PathBuf,
+        /// Where to write the heat map of the first face.
+        #[arg(long, default_value = "explain.png")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum GalleryAction {
+    /// Everyone enrolled, with their templates and photo verdicts (JSON).
+    List {
+        /// The config file (TOML).
+        config: PathBuf,
+    },
+    /// Remove every trace of a person.
+    Remove {
+        /// The config file (TOML).
+        config: PathBuf,
+        /// The person's id.
+        id: String,
+    },
+    /// Write the gallery's people and verdicts (never the templates) as JSON.
+    Export {
+        /// The config file (TOML).
+        config: PathBuf,
+        /// The output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let cli = Cli::parse();
-    match cli.command {
-        Command::CheckConfig { config: path } => match config::load(&path) {
-            Ok(cfg) => {
-                print_summary(&path, &cfg);
-                ExitCode::SUCCESS
-            }
-            Err(e @ ConfigError::Invalid { .. }) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-            Err(e @ ConfigError::Read { .. }) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
-        },
+    let result = match cli.command {
+        Command::CheckConfig { config: path } => return check_config(&path),
+        Command::Run { config, heatmaps } => run(&config, heatmaps.as_deref()),
+        Command::Enroll { config } => enroll(&config).map(|_| ()),
+        Command::Gallery { action } => gallery(action),
+        Command::Explain { config, photo, out } => explain(&config, &photo, &out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn print_summary(path: &std::path::Path, cfg: &Config) {
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            print_summary(path, &cfg);
+            ExitCode::SUCCESS
+        }
+        Err(e @ ConfigError::Invalid { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+        Err(e @ ConfigError::Read { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(config: &Path) -> Res<(Config, Models, Gallery)> {
+    let cfg = config::load(config)?;
+    let models = Models::load(cfg.model_card.as_deref(), cfg.detection.detector())?;
+    std::fs::create_dir_all(&cfg.storage_dir)
+        .map_err(|e| format!("storage.dir {}: {e}", cfg.storage_dir.display()))?;
+    let gallery = Gallery::open(
+        &cfg.storage_dir.join("gallery.sqlite"),
+        &cfg.storage_dir.join("gallery.key"),
+    )?;
+    tracing::info!(
+        "model {} ({}), gallery {}",
+        models.card.model_id,
+        models.embedder.runtime(),
+        cfg.storage_dir.display()
+    );
+    Ok((cfg, models, gallery))
+}
+
+fn now() -> String {
+    facegate::publish::event::rfc3339(std::time::SystemTime::now())
+}
+
+fn report(enrolled: &[PersonEnrollment]) {
+    for p in enrolled {
+        let kept = if p.kept_previous {
+            " (no photo accepted: previous enrollment kept)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "enroll {} ({}): {} template(s){kept}",
+            p.id, p.name, p.templates
+        );
+        for v in &p.photos {
+            let detail = if v.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", v.detail)
+            };
+            eprintln!("  {:<10} {}{detail}", v.verdict, v.photo);
+        }
+    }
+}
+
+fn enroll_all(cfg: &Config, models: &Models, gallery: &mut Gallery) -> Res<Vec<PersonEnrollment>> {
+    let enrolled = sync_config(models, cfg, gallery, &now())?;
+    report(&enrolled);
+    Ok(enrolled)
+}
+
+fn enroll(config: &Path) -> Res<Vec<PersonEnrollment>> {
+    let (cfg, models, mut gallery) = load(config)?;
+    enroll_all(&cfg, &models, &mut gallery)
+}
+
+fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
+    let (cfg, models, mut gallery) = load(config)?;
+    enroll_all(&cfg, &models, &mut gallery)?;
+    let matcher = pipeline::matcher(&models, &gallery, &cfg)?;
+    tracing::info!(
+        "{} people, {} templates; threshold {:.4} at FAR {}",
+        matcher.index().people().len(),
+        matcher.index().len(),
+        matcher.thresholds().full,
+        matcher.thresholds().target_far
+    );
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(ConsoleSink)];
+    if let Some(dir) = heatmaps {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--heatmaps {}: {e}", dir.display()))?;
+        sinks.push(Box::new(HeatmapFolder {
+            dir: dir.to_owned(),
+        }));
+    }
+    let mut sink = Fanout(sinks);
+    let source = open(&cfg.source)?;
+    let mut p = Pipeline::new(&models, &cfg, matcher);
+    let stats = pipeline::run(&mut p, source.frames, source.live, &mut sink)?;
+    tracing::info!(
+        "{} frames ({} unreadable, {} dropped), {} faces, {} events, {} grants",
+        stats.frames,
+        stats.bad_frames,
+        stats.dropped,
+        stats.faces,
+        stats.events,
+        stats.grants
+    );
+    Ok(())
+}
+
+fn open_gallery(config: &Path) -> Res<(Config, Gallery)> {
+    let cfg = config::load(config)?;
+    let gallery = Gallery::open(
+        &cfg.storage_dir.join("gallery.sqlite"),
+        &cfg.storage_dir.join("gallery.key"),
+    )?;
+    Ok((cfg, gallery))
+}
+
+/// Everyone in the gallery, with template counts for the configured model.
+fn summaries(config: &Path) -> Res<Vec<facegate::gallery::PersonSummary>> {
+    let (cfg, gallery) = open_gallery(config)?;
+    let card_path = cfg
+        .model_card
+        .clone()
+        .unwrap_or_else(facegate::model::default_card);
+    let card = facegate_contract::ModelCard::load(&card_path)?;
+    Ok(gallery.summaries(&card.model_id)?)
+}
+
+fn gallery(action: GalleryAction) -> Res<()> {
+    match action {
+        GalleryAction::List { config } => {
+            let people = summaries(&config)?;
+            println!("{}", serde_json::to_string_pretty(&people)?);
+        }
+        GalleryAction::Remove { config, id } => {
+            let (_, mut gallery) = open_gallery(&config)?;
+            if gallery.remove_person(&id)? {
+                eprintln!("removed {id} and every template and verdict of theirs");
+            } else {
+                return Err(format!("no person {id:?} in the gallery").into());
+            }
+        }
+        GalleryAction::Export { config, out } => {
+            let people = summaries(&config)?;
+            let json = serde_json::to_vec_pretty(&people)?;
+            facegate_contract::fsutil::write_atomic_in(&out, &json)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            eprintln!("wrote {} people to {}", people.len(), out.display());
+        }
+    }
+    Ok(())
+}
+
+fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
+    let (cfg, models, gallery) = load(config)?;
+    let matcher = pipeline::matcher(&models, &gallery, &cfg)?;
+    let explained = facegate::pipeline::explain::explain_photo(&models, &cfg, &matcher, photo)?;
+    println!("{}", serde_json::to_string_pretty(&explained.summary)?);
+    match explained.heatmap {
+        Some(png) => {
+            facegate_contract::fsutil::write_atomic_in(out, &png)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            eprintln!("heat map: {}", out.display());
+        }
+        None => eprintln!("no face: no heat map written"),
+    }
+    Ok(())
+}
+
+fn print_summary(path: &Path, cfg: &Config) {
     println!("{}: OK", path.display());
     println!("  device   {} ({})", cfg.device.id, cfg.device.name);
     match &cfg.model_card {
@@ -77,6 +311,7 @@ fn print_summary(path: &std::path::Path, cfg: &Config) {
         "  mqtt     {}:{} topics {}/{}/... client id {}",
         cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.prefix, cfg.device.id, cfg.mqtt.client_id
     );
+    println!("  storage  {}", cfg.storage_dir.display());
     let photos: usize = cfg.people.iter().map(|p| p.photos.len()).sum();
     println!(
         "  people   {} with {photos} photo(s), all decoded",

@@ -1,5 +1,8 @@
 //! Validation of a parsed config: every rule, every problem, each with its line.
 
+// `!(x > 0.0)` is meant: a NaN from the file must fail the rule too.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use super::raw::{RawConfig, RawPerson, RawSource, SourceKind};
 use super::{Config, Device, Issue, Mqtt, Person, PixelFormat, Source};
 use facegate_contract::ModelCard;
@@ -65,6 +68,19 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let source = check_source(&mut r, &raw.source, base);
     let mqtt = check_mqtt(&mut r, &raw, &device.id);
     let people = check_people(&mut r, &raw.people, base);
+    let storage_dir = raw.storage.as_ref().map_or_else(
+        || PathBuf::from(super::DEFAULT_STORAGE_DIR),
+        |s| {
+            if s.dir.get_ref().trim().is_empty() {
+                r.at(&s.dir, "storage.dir", "must not be empty");
+            }
+            base.join(s.dir.get_ref())
+        },
+    );
+    let detection = check_detection(&mut r, &raw);
+    let matching = check_matching(&mut r, &raw);
+    let quality = check_quality(&mut r, &raw);
+    let decision = check_decision(&mut r, &raw);
     if let (true, Some(source)) = (r.issues.is_empty(), source) {
         return Ok(Config {
             device,
@@ -72,6 +88,12 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             source,
             mqtt,
             people,
+            storage_dir,
+            detection,
+            matching,
+            quality,
+            decision,
+            privacy: raw.privacy.unwrap_or_default(),
         });
     }
     let mut issues = r.issues;
@@ -300,6 +322,160 @@ fn check_people(r: &mut Report, people: &[RawPerson], base: &Path) -> Vec<Person
     out
 }
 
+/// Reports `message` on `field` of a section at the section's line, when `bad`.
+fn rule<T>(r: &mut Report, section: &Spanned<T>, bad: bool, field: &str, message: &str) {
+    if bad {
+        r.at(section, field, message);
+    }
+}
+
+fn check_detection(r: &mut Report, raw: &RawConfig) -> super::Detection {
+    let Some(d) = &raw.detection else {
+        return super::Detection::default();
+    };
+    let v = d.get_ref();
+    rule(
+        r,
+        d,
+        !(12.0..=4096.0).contains(&v.min_face),
+        "detection.min_face",
+        "expected 12..=4096 pixels",
+    );
+    rule(
+        r,
+        d,
+        !(0.0..=1.0).contains(&v.min_score),
+        "detection.min_score",
+        "expected a probability in 0..=1",
+    );
+    *v
+}
+
+fn check_matching(r: &mut Report, raw: &RawConfig) -> super::Matching {
+    let Some(m) = &raw.matching else {
+        return super::Matching::default();
+    };
+    let v = m.get_ref();
+    let far_ok = v.target_far > 0.0 && v.target_far <= 0.1;
+    rule(
+        r,
+        m,
+        !far_ok,
+        "matching.target_far",
+        "expected a false accept rate in (0, 0.1]",
+    );
+    rule(
+        r,
+        m,
+        v.max_faces == 0 || v.max_faces > 32,
+        "matching.max_faces",
+        "expected 1..=32",
+    );
+    let o = &v.occlusion;
+    rule(
+        r,
+        m,
+        !(o.radius_sigmas > 0.0),
+        "matching.occlusion.radius_sigmas",
+        "must be positive",
+    );
+    rule(
+        r,
+        m,
+        !(o.min_radius_cells >= 0.0),
+        "matching.occlusion.min_radius_cells",
+        "must not be negative",
+    );
+    let share_ok = o.displaced_share > 0.0 && o.displaced_share <= 1.0;
+    rule(
+        r,
+        m,
+        !share_ok,
+        "matching.occlusion.displaced_share",
+        "expected a share in (0, 1]",
+    );
+    *v
+}
+
+fn check_quality(r: &mut Report, raw: &RawConfig) -> crate::quality::QualityRules {
+    let Some(q) = &raw.quality else {
+        return Default::default();
+    };
+    let v = q.get_ref();
+    rule(
+        r,
+        q,
+        !(v.min_eye_distance >= 0.0),
+        "quality.min_eye_distance",
+        "must not be negative",
+    );
+    rule(
+        r,
+        q,
+        !(v.max_yaw > 0.0),
+        "quality.max_yaw",
+        "must be positive",
+    );
+    rule(
+        r,
+        q,
+        !(v.pitch_range.0 < v.pitch_range.1),
+        "quality.pitch_range",
+        "expected [low, high] with low < high",
+    );
+    rule(
+        r,
+        q,
+        !(v.max_roll_degrees > 0.0 && v.max_roll_degrees <= 90.0),
+        "quality.max_roll_degrees",
+        "expected (0, 90]",
+    );
+    rule(
+        r,
+        q,
+        !(v.min_sharpness >= 0.0),
+        "quality.min_sharpness",
+        "must not be negative",
+    );
+    *v
+}
+
+fn check_decision(r: &mut Report, raw: &RawConfig) -> crate::decide::DecideRules {
+    let Some(d) = &raw.decision else {
+        return Default::default();
+    };
+    let v = d.get_ref();
+    rule(
+        r,
+        d,
+        v.agreeing_frames == 0,
+        "decision.agreeing_frames",
+        "must be at least 1",
+    );
+    rule(
+        r,
+        d,
+        !(0.0..0.5).contains(&v.uncertain_margin),
+        "decision.uncertain_margin",
+        "expected [0, 0.5)",
+    );
+    rule(
+        r,
+        d,
+        !(v.cooldown_seconds >= 0.0),
+        "decision.cooldown_seconds",
+        "must not be negative",
+    );
+    rule(
+        r,
+        d,
+        !(v.track_overlap > 0.0 && v.track_overlap <= 1.0),
+        "decision.track_overlap",
+        "expected (0, 1]",
+    );
+    *v
+}
+
 /// A photo must exist, be of sane size and decode with a real codec.
 fn check_photo(path: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -438,6 +614,48 @@ photos = ["broken.jpg", "missing.jpg"]
             "{}",
             issues[0]
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn device_settings_have_defaults_and_bad_values_name_their_section() {
+        let dir = scratch("settings");
+        let cfg = check(MINIMAL, &dir).unwrap();
+        assert_eq!(cfg.decision.agreeing_frames, 2);
+        assert_eq!(
+            cfg.storage_dir,
+            PathBuf::from(super::super::DEFAULT_STORAGE_DIR)
+        );
+        let text = format!(
+            "{MINIMAL}\n[storage]\ndir = \"state\"\n\n[decision]\nagreeing_frames = 0\n\n\
+             [matching]\ntarget_far = 0.5\n\n[quality]\nmax_yaw = 0.2\nbogus = 1\n"
+        );
+        let issues = check(&text, &dir).unwrap_err();
+        // An unknown key is a syntax-level error: reported alone, with its line.
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(issues[0].message.contains("bogus"), "{issues:?}");
+        let text = text.replace("bogus = 1\n", "");
+        let issues = check(&text, &dir).unwrap_err();
+        let got: Vec<(Option<usize>, &str)> =
+            issues.iter().map(|i| (i.line, i.field.as_str())).collect();
+        // Rules on a section's values are reported at the section's header line.
+        assert_eq!(
+            got,
+            [
+                (Some(17), "decision.agreeing_frames"),
+                (Some(20), "matching.target_far")
+            ]
+        );
+        let ok = check(
+            &text
+                .replace("agreeing_frames = 0", "agreeing_frames = 3")
+                .replace("0.5", "0.01"),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(ok.decision.agreeing_frames, 3);
+        assert_eq!(ok.quality.max_yaw, 0.2);
+        assert_eq!(ok.storage_dir, dir.join("state"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

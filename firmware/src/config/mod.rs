@@ -28,6 +28,88 @@ pub struct Config {
     pub mqtt: Mqtt,
     /// People to enroll on start and on reload.
     pub people: Vec<Person>,
+    /// Where the device keeps its state (gallery, key, event queue).
+    pub storage_dir: PathBuf,
+    /// Face detection settings.
+    pub detection: Detection,
+    /// Matching settings.
+    pub matching: Matching,
+    /// Face quality limits.
+    pub quality: crate::quality::QualityRules,
+    /// Decision settings.
+    pub decision: crate::decide::DecideRules,
+    /// What events may reveal.
+    pub privacy: Privacy,
+}
+
+/// Face detection settings (`[detection]`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detection {
+    /// Smallest face searched for, in pixels (box side). Larger is faster.
+    pub min_face: f32,
+    /// Faces the detector is less sure of than this are ignored.
+    pub min_score: f32,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Self {
+            min_face: 40.0,
+            min_score: 0.9,
+        }
+    }
+}
+
+impl Detection {
+    /// The detector's settings.
+    pub fn detector(&self) -> facegate_detect::DetectorConfig {
+        facegate_detect::DetectorConfig {
+            min_face: self.min_face,
+            ..Default::default()
+        }
+    }
+}
+
+/// Default state folder on a board.
+pub const DEFAULT_STORAGE_DIR: &str = "/var/lib/facegate";
+
+/// Matching settings (`[matching]`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Matching {
+    /// Operating point: the false accept rate whose calibrated threshold decides.
+    pub target_far: f64,
+    /// Faces analysed per frame, most confident first.
+    pub max_faces: usize,
+    /// How occluded regions are found.
+    pub occlusion: facegate_contract::occlusion::OcclusionRule,
+}
+
+impl Default for Matching {
+    fn default() -> Self {
+        Self {
+            target_far: 1e-3,
+            max_faces: 4,
+            occlusion: Default::default(),
+        }
+    }
+}
+
+/// Privacy settings (`[privacy]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Publish display names in events (ids are always published).
+    pub publish_names: bool,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Self {
+            publish_names: true,
+        }
+    }
 }
 
 /// Identity of the device.
@@ -148,6 +230,17 @@ fn list(issues: &[Issue]) -> String {
         .map(|i| format!("  {i}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+impl Config {
+    /// The limits every analysed face is held to.
+    pub fn limits(&self) -> crate::pipeline::analyse::Limits<'_> {
+        crate::pipeline::analyse::Limits {
+            quality: &self.quality,
+            min_score: self.detection.min_score,
+            max_faces: self.matching.max_faces,
+        }
+    }
 }
 
 /// Reads and checks the config file at `path`.

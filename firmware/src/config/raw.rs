@@ -16,6 +16,18 @@ pub(super) struct RawConfig {
     pub mqtt: RawMqtt,
     #[serde(default)]
     pub people: Vec<RawPerson>,
+    pub storage: Option<RawStorage>,
+    pub detection: Option<Spanned<super::Detection>>,
+    pub matching: Option<Spanned<super::Matching>>,
+    pub quality: Option<Spanned<crate::quality::QualityRules>>,
+    pub decision: Option<Spanned<crate::decide::DecideRules>>,
+    pub privacy: Option<super::Privacy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    pub dir: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,113 @@
+//! The CPU embedder: the model card's ONNX file through tract, loaded and optimised once.
+
+use super::{EmbedError, Embedder, Embedding};
+use facegate_contract::card::TensorLayout;
+use facegate_contract::similarity::normalize;
+use facegate_contract::{AlignedFace, ModelCard};
+use std::path::{Path, PathBuf};
+use tract_onnx::prelude::*;
+
+type Plan = std::sync::Arc<TypedRunnableModel>;
+
+/// The tract-onnx [`Embedder`]: one optimised plan for a single `1 x 3 x H x W` face.
+#[derive(Debug)]
+pub struct TractEmbedder {
+    plan: Plan,
+    width: u32,
+    height: u32,
+    dim: usize,
+    maps_len: usize,
+}
+
+impl TractEmbedder {
+    /// Loads the model the card at `card_path` describes, after checking the card, the model's
+    /// hash and that the model's outputs have the shapes the card promises.
+    pub fn load(card: &ModelCard, card_path: &Path) -> Result<Self, EmbedError> {
+        card.validate().map_err(|p| EmbedError::InvalidCard {
+            path: card_path.to_owned(),
+            problems: p.join("; "),
+        })?;
+        let model_path = card.verify_model(card_path)?;
+        let fail = |message: String| EmbedError::Model {
+            path: model_path.clone(),
+            message,
+        };
+        if card.input.layout != TensorLayout::Nchw || card.outputs.maps.layout != TensorLayout::Nchw
+        {
+            return Err(fail("only NCHW inputs and maps are supported".into()));
+        }
+        let (w, h) = (card.input.width, card.input.height);
+        let plan = tract_onnx::onnx()
+            .model_for_path(&model_path)
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let maps = &card.outputs.maps;
+        let embedder = Self {
+            plan,
+            width: w,
+            height: h,
+            dim: card.outputs.feature.dim as usize,
+            maps_len: (maps.channels * maps.height * maps.width) as usize,
+        };
+        // A model whose outputs differ from its card must fail here, not on the first visitor.
+        let probe = AlignedFace {
+            width: w,
+            height: h,
+            data: vec![0.0; (3 * w * h) as usize],
+            transform: facegate_contract::SimilarityTransform::from_parts(1.0, 0.0, 0.0, 0.0),
+        };
+        embedder.embed(&probe).map_err(|e| fail(e.to_string()))?;
+        Ok(embedder)
+    }
+
+    /// The model file's path for a card at `card_path`.
+    pub fn model_path(card: &ModelCard, card_path: &Path) -> PathBuf {
+        card.model_path(card_path)
+    }
+}
+
+impl Embedder for TractEmbedder {
+    fn embed(&self, face: &AlignedFace) -> Result<Embedding, EmbedError> {
+        if face.width != self.width || face.height != self.height {
+            return Err(EmbedError::FaceSize {
+                got_w: face.width,
+                got_h: face.height,
+                want_w: self.width,
+                want_h: self.height,
+            });
+        }
+        let shape = [1, 3, self.height as usize, self.width as usize];
+        let input = Tensor::from_shape(&shape, &face.data)
+            .map_err(|e| EmbedError::Run(format!("{e:#}")))?;
+        let out = self
+            .plan
+            .run(tvec![input.into_tvalue()])
+            .map_err(|e| EmbedError::Run(format!("{e:#}")))?;
+        let values = |i: usize, want: usize, what: &str| -> Result<Vec<f32>, EmbedError> {
+            let t = out
+                .get(i)
+                .ok_or_else(|| EmbedError::Run(format!("the model has no {what} output")))?;
+            let view = t
+                .to_plain_array_view::<f32>()
+                .map_err(|e| EmbedError::Run(format!("{what}: {e:#}")))?;
+            let v: Vec<f32> = view.iter().copied().collect();
+            if v.len() != want {
+                return Err(EmbedError::Run(format!(
+                    "{what} output has {} values, the card promises {want}",
+                    v.len()
+                )));
+            }
+            Ok(v)
+        };
+        let mut feature = values(0, self.dim, "feature")?;
+        normalize(&mut feature);
+        let maps = values(1, self.maps_len, "maps")?;
+        Ok(Embedding { feature, maps })
+    }
+
+    fn runtime(&self) -> &'static str {
+        "tract"
+    }
+}

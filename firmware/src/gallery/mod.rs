@@ -1,0 +1,363 @@
+//! The gallery: enrolled people, their templates and the verdict on every enrollment photo.
+//!
+//! Pipeline position: written by enrollment (config on start and reload, `facegate enroll`,
+//! MQTT enroll commands), read once into the *match* stage's index. Stored in SQLite: each
+//! person is replaced in one transaction, so a power cut leaves either the old or the new
+//! enrollment, never half of one. Templates are sealed ([`seal`]) with a key kept outside the
+//! database. Removing a person deletes every row about them (with `secure_delete`, the freed
+//! pages are overwritten too).
+
+pub mod seal;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use seal::{Seal, SealError, Sealed};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Why the gallery could not be opened, read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    /// SQLite refused.
+    #[error("gallery {path}: {source}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The key file or a sealed template.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The database was written by a newer facegate.
+    #[error("gallery {path}: schema version {found} is newer than this build's {SCHEMA_VERSION}")]
+    Schema {
+        /// The database file.
+        path: PathBuf,
+        /// Version found.
+        found: i64,
+    },
+}
+
+/// The schema this build reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    threshold REAL,
+    origin TEXT NOT NULL,
+    enrolled_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    photo TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS templates_person ON templates(person_id);
+CREATE TABLE IF NOT EXISTS verdicts (
+    person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    photo TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (person_id, photo)
+);
+";
+
+/// A person as enrolled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonRecord {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Per-person threshold, if set.
+    pub threshold: Option<f32>,
+    /// Who enrolled them: `config` (kept in step with the config file) or `command`.
+    pub origin: String,
+    /// When the enrollment was written (RFC 3339).
+    pub enrolled_at: String,
+}
+
+/// What became of one enrollment photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhotoVerdict {
+    /// The photo, as the config names it.
+    pub photo: String,
+    /// `accepted` or the reason it was rejected (`no_face`, `several_faces`, ...).
+    pub verdict: String,
+    /// Human-readable details.
+    pub detail: String,
+}
+
+/// One template ready to be stored: the photo it came from and its unit feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTemplate {
+    /// The photo, as the config names it.
+    pub photo: String,
+    /// Unit-length feature.
+    pub feature: Vec<f32>,
+}
+
+/// One stored template, opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// Whose it is.
+    pub person_id: String,
+    /// The photo it came from.
+    pub photo: String,
+    /// Unit-length feature.
+    pub feature: Vec<f32>,
+}
+
+/// A person with counts, for `gallery list` and the device state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonSummary {
+    /// The person.
+    #[serde(flatten)]
+    pub person: PersonRecord,
+    /// Templates stored for the model in use.
+    pub templates: usize,
+    /// Every photo's verdict.
+    pub photos: Vec<PhotoVerdict>,
+}
+
+/// The open gallery.
+#[derive(Debug)]
+pub struct Gallery {
+    conn: Connection,
+    seal: Seal,
+    path: PathBuf,
+}
+
+impl Gallery {
+    /// Opens (or creates) the gallery database at `db` with the key file at `key`.
+    pub fn open(db: &Path, key: &Path) -> Result<Self, GalleryError> {
+        let seal = Seal::open_or_create(key)?;
+        let err = |source| GalleryError::Db {
+            path: db.to_owned(),
+            source,
+        };
+        let conn = Connection::open(db).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             PRAGMA secure_delete = ON;",
+        )
+        .map_err(err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(GalleryError::Schema {
+                path: db.to_owned(),
+                found: version,
+            });
+        }
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .map_err(err)?;
+        Ok(Self {
+            conn,
+            seal,
+            path: db.to_owned(),
+        })
+    }
+
+    fn db(&self, source: rusqlite::Error) -> GalleryError {
+        GalleryError::Db {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Replaces everything stored about `person` with this enrollment, atomically.
+    pub fn replace_person(
+        &mut self,
+        person: &PersonRecord,
+        model_id: &str,
+        templates: &[NewTemplate],
+        verdicts: &[PhotoVerdict],
+    ) -> Result<(), GalleryError> {
+        let sealed = templates
+            .iter()
+            .map(|t| self.seal.seal(&t.feature, &person.id, model_id, &t.photo))
+            .collect::<Result<Vec<_>, _>>()?;
+        let path = self.path.clone();
+        let err = |source| GalleryError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM people WHERE id = ?1", params![person.id])
+            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO people (id, name, threshold, origin, enrolled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                person.id,
+                person.name,
+                person.threshold,
+                person.origin,
+                person.enrolled_at
+            ],
+        )
+        .map_err(err)?;
+        for (t, s) in templates.iter().zip(&sealed) {
+            tx.execute(
+                "INSERT INTO templates (person_id, photo, model_id, nonce, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![person.id, t.photo, model_id, s.nonce, s.data],
+            )
+            .map_err(err)?;
+        }
+        for v in verdicts {
+            tx.execute(
+                "INSERT OR REPLACE INTO verdicts (person_id, photo, verdict, detail)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![person.id, v.photo, v.verdict, v.detail],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Records new verdicts for `person_id`'s photos without touching their templates (an
+    /// enrollment where no photo was accepted keeps the previous one).
+    pub fn record_verdicts(
+        &mut self,
+        person_id: &str,
+        verdicts: &[PhotoVerdict],
+    ) -> Result<(), GalleryError> {
+        let path = self.path.clone();
+        let err = |source| GalleryError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        for v in verdicts {
+            tx.execute(
+                "INSERT OR REPLACE INTO verdicts (person_id, photo, verdict, detail)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![person_id, v.photo, v.verdict, v.detail],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Removes every trace of a person; returns whether they were enrolled.
+    pub fn remove_person(&mut self, id: &str) -> Result<bool, GalleryError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM people WHERE id = ?1", params![id])
+            .map_err(|e| self.db(e))?;
+        Ok(n > 0)
+    }
+
+    /// The ids of everyone enrolled.
+    pub fn person_ids(&self) -> Result<Vec<String>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM people ORDER BY id")
+            .map_err(|e| self.db(e))?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.db(e))?;
+        Ok(ids)
+    }
+
+    /// One person, if enrolled.
+    pub fn person(&self, id: &str) -> Result<Option<PersonRecord>, GalleryError> {
+        self.conn
+            .query_row(
+                "SELECT id, name, threshold, origin, enrolled_at FROM people WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(PersonRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        threshold: r.get(2)?,
+                        origin: r.get(3)?,
+                        enrolled_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.db(e))
+    }
+
+    /// Everyone, with their template count for `model_id` and every photo's verdict.
+    pub fn summaries(&self, model_id: &str) -> Result<Vec<PersonSummary>, GalleryError> {
+        let mut out = Vec::new();
+        for id in self.person_ids()? {
+            let Some(person) = self.person(&id)? else {
+                continue;
+            };
+            let templates: i64 = self
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM templates WHERE person_id = ?1 AND model_id = ?2",
+                    params![id, model_id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.db(e))?;
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT photo, verdict, detail FROM verdicts WHERE person_id = ?1
+                     ORDER BY photo",
+                )
+                .map_err(|e| self.db(e))?;
+            let photos = stmt
+                .query_map(params![id], |r| {
+                    Ok(PhotoVerdict {
+                        photo: r.get(0)?,
+                        verdict: r.get(1)?,
+                        detail: r.get(2)?,
+                    })
+                })
+                .and_then(Iterator::collect)
+                .map_err(|e| self.db(e))?;
+            out.push(PersonSummary {
+                person,
+                templates: templates as usize,
+                photos,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every template made by `model_id`, opened. Templates of other models are skipped: a
+    /// feature is only comparable with features of the model that made it.
+    pub fn templates(&self, model_id: &str) -> Result<Vec<Template>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT person_id, photo, nonce, sealed FROM templates WHERE model_id = ?1
+                 ORDER BY person_id, id",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = stmt
+            .query_map(params![model_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.db(e))?;
+        rows.into_iter()
+            .map(|(person_id, photo, nonce, data)| {
+                let feature =
+                    self.seal
+                        .open(&Sealed { nonce, data }, &person_id, model_id, &photo)?;
+                Ok(Template {
+                    person_id,
+                    photo,
+                    feature,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,146 @@
+//! One frame through detect -> align -> quality -> embed -> match: every face found, with what
+//! the matcher made of it. No decision is taken here (that is *decide*'s, across frames).
+
+use crate::align::Aligned;
+use crate::embed::{EmbedError, Embedding};
+use crate::matching::{MatchResult, Matcher};
+use crate::model::Models;
+use crate::quality::{Quality, QualityRules};
+use facegate_detect::{DetectError, Face};
+use image::RgbImage;
+use std::time::Instant;
+
+/// One face of a frame, analysed.
+#[derive(Debug, Clone)]
+pub struct FaceAnalysis {
+    /// The detector's box, score and landmarks.
+    pub face: Face,
+    /// The aligned face.
+    pub aligned: Aligned,
+    /// Its quality.
+    pub quality: Quality,
+    /// Its embedding (also for poor faces: enrollment reports occlusion on them).
+    pub embedding: Embedding,
+    /// What the gallery says, for faces good enough to decide on.
+    pub matched: Option<MatchResult>,
+    /// Milliseconds for alignment + quality.
+    pub align_ms: f32,
+    /// Milliseconds for the embedding.
+    pub embed_ms: f32,
+    /// Milliseconds for the search and explanation.
+    pub match_ms: f32,
+}
+
+/// Every face of a frame.
+#[derive(Debug, Clone)]
+pub struct FrameAnalysis {
+    /// The faces, best detector score first.
+    pub faces: Vec<FaceAnalysis>,
+    /// Milliseconds for detection.
+    pub detect_ms: f32,
+}
+
+/// Why a frame could not be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyseError {
+    /// Detection failed (image size, runtime).
+    #[error("detection: {0}")]
+    Detect(#[from] DetectError),
+    /// Embedding failed.
+    #[error("embedding: {0}")]
+    Embed(#[from] EmbedError),
+}
+
+impl FaceAnalysis {
+    /// The heat map of this face's match (PNG), against `matcher`'s best template when there
+    /// is a candidate, else of where its filters fired.
+    pub fn heatmap(&self, models: &Models, matcher: &Matcher) -> Option<Vec<u8>> {
+        use crate::publish::heatmap::{self, HeatmapInput};
+        let matched = self.matched.as_ref();
+        let contributions: Vec<f32> = matched
+            .and_then(|m| m.best.as_ref())
+            .map(|c| {
+                let t = matcher.index().template(c.template);
+                self.embedding
+                    .feature
+                    .iter()
+                    .zip(t)
+                    .map(|(a, b)| a * b)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let maps = &models.card.outputs.maps;
+        let picture = heatmap::render(
+            &models.regions,
+            &HeatmapInput {
+                crop: &self.aligned.crop,
+                maps: &self.embedding.maps,
+                map_size: (maps.height as usize, maps.width as usize),
+                contributions: &contributions,
+                regions: matched.map_or(&[][..], |m| &m.regions),
+            },
+        );
+        heatmap::png(&picture).ok()
+    }
+}
+
+fn ms(since: Instant) -> f32 {
+    since.elapsed().as_secs_f32() * 1000.0
+}
+
+/// Which faces are analysed and how strictly.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    /// Quality rules; faces that fail them are not matched.
+    pub quality: &'a QualityRules,
+    /// Faces below this detector score are ignored.
+    pub min_score: f32,
+    /// At most this many faces, most confident first.
+    pub max_faces: usize,
+}
+
+/// Analyses `image`: faces are matched only when `matcher` is given and their quality passes.
+pub fn analyse(
+    models: &Models,
+    limits: Limits,
+    matcher: Option<&Matcher>,
+    image: &RgbImage,
+) -> Result<FrameAnalysis, AnalyseError> {
+    let t = Instant::now();
+    let faces = models.detector.detect(image)?;
+    let detect_ms = ms(t);
+    let mut out = Vec::new();
+    let kept = faces.into_iter().filter(|f| f.score >= limits.min_score);
+    for face in kept.take(limits.max_faces) {
+        let t = Instant::now();
+        let Ok(aligned) = models.aligner.align(image, &face.landmarks) else {
+            // Degenerate landmarks: nothing a camera frame can be aligned from.
+            continue;
+        };
+        let quality = limits.quality.assess(&face.landmarks, &aligned.crop);
+        let align_ms = ms(t);
+        let t = Instant::now();
+        let embedding = models.embedder.embed(&aligned.input)?;
+        let embed_ms = ms(t);
+        let t = Instant::now();
+        let matched = match matcher {
+            Some(m) if quality.is_good() => Some(m.find(&embedding.feature, &embedding.maps)),
+            _ => None,
+        };
+        let match_ms = ms(t);
+        out.push(FaceAnalysis {
+            face,
+            aligned,
+            quality,
+            embedding,
+            matched,
+            align_ms,
+            embed_ms,
+            match_ms,
+        });
+    }
+    Ok(FrameAnalysis {
+        faces: out,
+        detect_ms,
+    })
+}

@@ -1,0 +1,361 @@
+//! The pipeline, stage by stage: source -> detect -> align -> embed -> match -> decide ->
+//! publish. [`analyse`] takes a frame through detect..match; [`Pipeline`] adds the decision
+//! across frames and turns decisions into events for a [`Sink`]; [`run`] drives it from a frame
+//! source (live sources through a newest-wins hand-off, so a slow stage drops old frames).
+
+pub mod analyse;
+pub mod explain;
+
+use crate::config::Config;
+use crate::decide::{Access, Band, Decider, Decision, Lifecycle, Observation};
+use crate::gallery::{Gallery, GalleryError};
+use crate::matching::{Enrolled, Index, IndexError, Matcher, Thresholds};
+use crate::model::Models;
+use crate::publish::event::{
+    EVENT_SCHEMA, Event, FaceInfo, FrameRef, Latency, Outcome, PersonRef, Scores, rfc3339,
+};
+use crate::publish::{PublishError, Sink};
+use crate::source::handoff::Handoff;
+use crate::source::{Frame, FrameSource, SourceError};
+use analyse::{AnalyseError, FrameAnalysis, analyse};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The gallery could not be read.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    /// The gallery's templates do not fit the model.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The card has no threshold at the configured operating point.
+    #[error(
+        "model card {card} has no full-comparison threshold at a false accept rate of {far} or \
+         below; recalibrate the model (facegate-train eval --update-card) or raise \
+         matching.target_far"
+    )]
+    NoThreshold {
+        /// The card.
+        card: String,
+        /// The target asked for.
+        far: f64,
+    },
+    /// The source failed beyond recovery.
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    /// A frame could not be analysed (the model or detector failed).
+    #[error(transparent)]
+    Analyse(#[from] AnalyseError),
+    /// A sink refused an event.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// The matcher for the gallery's people and the model in use.
+pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Matcher, PipelineError> {
+    let model_id = &models.card.model_id;
+    let people: Vec<Enrolled> = gallery
+        .summaries(model_id)?
+        .into_iter()
+        .map(|s| Enrolled {
+            id: s.person.id,
+            name: s.person.name,
+            threshold: s.person.threshold,
+        })
+        .collect();
+    let templates = gallery.templates(model_id)?;
+    let index = Index::new(models.card.outputs.feature.dim as usize, people, &templates)?;
+    let thresholds =
+        Thresholds::from_card(&models.card, cfg.matching.target_far).ok_or_else(|| {
+            PipelineError::NoThreshold {
+                card: models.card_path.display().to_string(),
+                far: cfg.matching.target_far,
+            }
+        })?;
+    Ok(Matcher::new(
+        index,
+        models.regions.clone(),
+        cfg.matching.occlusion,
+        thresholds,
+    ))
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Frames analysed.
+    pub frames: u64,
+    /// Frames skipped because they could not be decoded.
+    pub bad_frames: u64,
+    /// Frames dropped because a newer one arrived first.
+    pub dropped: u64,
+    /// Faces analysed.
+    pub faces: u64,
+    /// Events published.
+    pub events: u64,
+    /// Grants.
+    pub grants: u64,
+}
+
+/// Decision across frames and event building, over one matcher.
+pub struct Pipeline<'a> {
+    models: &'a Models,
+    cfg: &'a Config,
+    matcher: Matcher,
+    decider: Decider,
+    run_id: String,
+    next_seq: u64,
+    stats: RunStats,
+}
+
+impl<'a> Pipeline<'a> {
+    /// A pipeline for `cfg` with `models`, matching with `matcher`.
+    pub fn new(models: &'a Models, cfg: &'a Config, matcher: Matcher) -> Self {
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        Self {
+            models,
+            cfg,
+            matcher,
+            decider: Decider::new(cfg.decision),
+            run_id: format!("{started:x}"),
+            next_seq: 1,
+            stats: RunStats::default(),
+        }
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> RunStats {
+        self.stats
+    }
+
+    /// The matcher in use.
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// Analyses one frame and publishes what it changed.
+    pub fn process(&mut self, frame: &Frame, sink: &mut dyn Sink) -> Result<(), PipelineError> {
+        let analysis = analyse(
+            self.models,
+            self.cfg.limits(),
+            Some(&self.matcher),
+            &frame.image,
+        )?;
+        self.stats.frames += 1;
+        self.stats.faces += analysis.faces.len() as u64;
+        let observations: Vec<Observation> = analysis
+            .faces
+            .iter()
+            .map(|f| {
+                let b = &f.face.bbox;
+                let (band, person) = match (&f.matched, f.quality.is_good()) {
+                    (_, false) => (Band::LowQuality, None),
+                    (Some(m), true) => match &m.best {
+                        Some(c) => {
+                            let band = self.cfg.decision.band(c.score, c.threshold);
+                            let id = self.matcher.index().people()[c.person].id.clone();
+                            match band {
+                                Band::Match | Band::Uncertain => (band, Some(id)),
+                                _ => (band, None),
+                            }
+                        }
+                        None => (Band::Unknown, None),
+                    },
+                    (None, true) => (Band::Unknown, None),
+                };
+                Observation {
+                    bbox: [b.x1, b.y1, b.x2, b.y2],
+                    band,
+                    person,
+                }
+            })
+            .collect();
+        let time = frame.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let decisions = self.decider.frame(frame.seq, time, &observations);
+        for d in decisions {
+            self.emit(&d, Some((frame, &analysis)), sink)?;
+        }
+        Ok(())
+    }
+
+    /// Ends every open track (the source ran out) and publishes the `end` events.
+    pub fn finish(&mut self, sink: &mut dyn Sink) -> Result<RunStats, PipelineError> {
+        for d in self.decider.finish() {
+            self.emit(&d, None, sink)?;
+        }
+        Ok(self.stats)
+    }
+
+    fn emit(
+        &mut self,
+        d: &Decision,
+        seen: Option<(&Frame, &FrameAnalysis)>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), PipelineError> {
+        let face = seen.and_then(|(_, a)| d.face.and_then(|i| a.faces.get(i)));
+        let candidate = face
+            .and_then(|f| f.matched.as_ref())
+            .and_then(|m| m.best.as_ref().map(|c| (m, c)));
+        let people = self.matcher.index().people();
+        let person = d.person.as_ref().map(|id| PersonRef {
+            id: id.clone(),
+            name: self
+                .cfg
+                .privacy
+                .publish_names
+                .then(|| people.iter().find(|p| &p.id == id).map(|p| p.name.clone()))
+                .flatten(),
+        });
+        let scores = candidate.map(|(m, c)| Scores {
+            score: c.score,
+            basis: c.basis,
+            threshold: c.threshold,
+            uncertain_margin: self.cfg.decision.uncertain_margin,
+            target_far: self.matcher.thresholds().target_far,
+            full: c.full_score,
+            masked: c.masked_score,
+            second: m.second_score,
+        });
+        let heat = face.and_then(|f| f.heatmap(self.models, &self.matcher));
+        let latency = match (face, seen) {
+            (Some(f), Some((frame, a))) => Latency {
+                detect: a.detect_ms,
+                align: f.align_ms,
+                embed: f.embed_ms,
+                matching: f.match_ms,
+                total: SystemTime::now()
+                    .duration_since(frame.time)
+                    .map_or(0.0, |d| d.as_secs_f32() * 1000.0),
+            },
+            _ => Latency::default(),
+        };
+        if matches!(d.access, Some(Access::Grant { .. })) {
+            self.stats.grants += 1;
+        }
+        let event = Event {
+            schema: EVENT_SCHEMA,
+            id: format!("{}-{}", self.run_id, d.track),
+            seq: self.next_seq,
+            time: rfc3339(SystemTime::now()),
+            lifecycle: d.lifecycle,
+            device: self.cfg.device.id.clone(),
+            frame: seen.map_or(
+                FrameRef {
+                    seq: 0,
+                    origin: String::new(),
+                },
+                |(fr, _)| FrameRef {
+                    seq: fr.seq,
+                    origin: fr.origin.clone(),
+                },
+            ),
+            result: Outcome::from(d.band),
+            person,
+            scores,
+            occluded: candidate
+                .map(|(m, _)| m.occluded.iter().collect())
+                .unwrap_or_default(),
+            regions: candidate
+                .map(|(m, _)| m.regions.clone())
+                .unwrap_or_default(),
+            face: face.map(|f| FaceInfo {
+                bbox: [
+                    f.face.bbox.x1,
+                    f.face.bbox.y1,
+                    f.face.bbox.x2,
+                    f.face.bbox.y2,
+                ],
+                detector_score: f.face.score,
+                quality: f.quality.clone(),
+            }),
+            agreeing_frames: d.agreeing,
+            access: d.access.clone(),
+            model_id: self.models.card.model_id.clone(),
+            latency_ms: latency,
+        };
+        debug_assert!(event.lifecycle != Lifecycle::End || event.face.is_none());
+        self.next_seq += 1;
+        self.stats.events += 1;
+        sink.publish(&event, heat.as_deref())?;
+        Ok(())
+    }
+}
+
+/// Runs `pipeline` on every frame of `source` until it ends. A `live` source (a camera) is read
+/// on its own thread through a newest-wins hand-off; a recorded one is processed frame by
+/// frame. Undecodable frames are logged and skipped.
+pub fn run(
+    pipeline: &mut Pipeline,
+    source: Box<dyn FrameSource>,
+    live: bool,
+    sink: &mut dyn Sink,
+) -> Result<RunStats, PipelineError> {
+    if !live {
+        let mut source = source;
+        loop {
+            match source.next_frame() {
+                Ok(Some(frame)) => pipeline.process(&frame, sink)?,
+                Ok(None) => break,
+                Err(e) if e.is_recoverable() => {
+                    tracing::warn!("skipping a frame: {e}");
+                    pipeline.stats.bad_frames += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return pipeline.finish(sink);
+    }
+    let handoff: Arc<Handoff<Result<Frame, SourceError>>> = Arc::new(Handoff::default());
+    let producer = {
+        let handoff = Arc::clone(&handoff);
+        let mut source = source;
+        std::thread::spawn(move || {
+            loop {
+                match source.next_frame() {
+                    Ok(Some(frame)) => {
+                        handoff.put(Ok(frame));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let fatal = !e.is_recoverable();
+                        handoff.put(Err(e));
+                        if fatal {
+                            break;
+                        }
+                    }
+                }
+            }
+            handoff.close();
+        })
+    };
+    let started = Instant::now();
+    let mut result = Ok(());
+    while let Some(item) = handoff.take() {
+        match item {
+            Ok(frame) => {
+                if let Err(e) = pipeline.process(&frame, sink) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            Err(e) if e.is_recoverable() => {
+                tracing::warn!("skipping a frame: {e}");
+                pipeline.stats.bad_frames += 1;
+            }
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        }
+    }
+    handoff.close();
+    let _ = producer.join();
+    pipeline.stats.dropped = handoff.dropped();
+    tracing::debug!("live run took {:?}", started.elapsed());
+    result?;
+    pipeline.finish(sink)
+}

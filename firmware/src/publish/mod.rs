@@ -1,0 +1,83 @@
+//! *publish*: events and heat maps leave the device. Last stage of the pipeline
+//! (source -> detect -> align -> embed -> match -> decide -> **publish**).
+//!
+//! [`event`] is the payload contract; [`heatmap`] draws the explanation. A [`Sink`] takes each
+//! event with its heat map: the console sink prints JSON lines (the demo, `--print`); a folder
+//! sink keeps the heat maps as files.
+
+pub mod event;
+pub mod heatmap;
+
+use event::Event;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Why an event could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Writing to the console or a file failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being written.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Somewhere events go.
+pub trait Sink {
+    /// Publishes one event and, when there is one, its heat map (PNG bytes).
+    fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError>;
+}
+
+/// Prints each event as one JSON line on standard output.
+#[derive(Debug, Default)]
+pub struct ConsoleSink;
+
+impl Sink for ConsoleSink {
+    fn publish(&mut self, event: &Event, _heatmap: Option<&[u8]>) -> Result<(), PublishError> {
+        let line = serde_json::to_string(event).map_err(|e| PublishError::Io {
+            what: "event JSON".into(),
+            source: e.into(),
+        })?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").map_err(|source| PublishError::Io {
+            what: "standard output".into(),
+            source,
+        })
+    }
+}
+
+/// Writes each event's heat map to `<dir>/<event id>-<seq>.png`.
+#[derive(Debug)]
+pub struct HeatmapFolder {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+impl Sink for HeatmapFolder {
+    fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError> {
+        let Some(png) = heatmap else {
+            return Ok(());
+        };
+        let path = self.dir.join(format!("{}-{}.png", event.id, event.seq));
+        facegate_contract::fsutil::write_atomic(&path, png).map_err(|source| PublishError::Io {
+            what: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Several sinks, each given every event in turn.
+#[derive(Default)]
+pub struct Fanout(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError> {
+        for s in &mut self.0 {
+            s.publish(event, heatmap)?;
+        }
+        Ok(())
+    }
+}

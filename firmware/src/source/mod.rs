@@ -1,0 +1,82 @@
+//! *source*: where frames come from. First stage of the pipeline
+//! (**source** -> detect -> align -> embed -> match -> decide -> publish).
+//!
+//! Every source yields [`Frame`]s with a sequence number and a timestamp. File sources (an image
+//! folder, one image) let the same pipeline run in tests and on a bench; the camera and the
+//! recorded-video sources sit behind the same [`FrameSource`] trait. [`handoff`] is the bounded
+//! hand-off between the source and the slower stages: newest frame wins.
+
+pub mod files;
+pub mod handoff;
+pub mod open;
+
+use image::RgbImage;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+pub use files::{ImageFiles, image_files_in};
+
+/// One camera frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Position in the source's stream, from 0, counting frames that failed to decode.
+    pub seq: u64,
+    /// When it was captured (or read, for files).
+    pub time: SystemTime,
+    /// Where it came from (file name, device), for logs and events.
+    pub origin: String,
+    /// The pixels.
+    pub image: RgbImage,
+}
+
+/// Why a frame could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file or folder could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An image file is corrupt, truncated or not an image; the source goes on with the next.
+    #[error("{path}: not a decodable image: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's explanation.
+        message: String,
+    },
+    /// An image is larger than the configured limit.
+    #[error("{path}: {width}x{height} pixels is over the limit of {limit} pixels")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The limit on width x height.
+        limit: u64,
+    },
+    /// A folder holds no image.
+    #[error("{path}: no image files (.jpg, .jpeg, .png, .bmp)")]
+    Empty {
+        /// The folder.
+        path: PathBuf,
+    },
+}
+
+impl SourceError {
+    /// Whether the source can go on after this error (a bad file among good ones).
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, Self::Decode { .. } | Self::TooLarge { .. })
+    }
+}
+
+/// A stream of frames. `Ok(None)` ends it; a recoverable error skips one frame.
+pub trait FrameSource: Send {
+    /// The next frame.
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
+}

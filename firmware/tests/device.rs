@@ -1,0 +1,261 @@
+//! The device pipeline end to end on real photos, the shipped default model and the real
+//! detector: enrollment verdicts, events from a folder of frames (with a corrupt one), the
+//! decision across frames, and `explain`'s heat map.
+#![allow(clippy::unwrap_used)]
+
+use facegate::config::{self, Config};
+use facegate::decide::Access;
+use facegate::enroll::sync_config;
+use facegate::gallery::Gallery;
+use facegate::model::Models;
+use facegate::pipeline::{self, Pipeline};
+use facegate::publish::event::{Event, Outcome};
+use facegate::publish::{PublishError, Sink};
+use facegate::source::open::open;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("facegate-device-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("frames")).unwrap();
+    dir
+}
+
+/// Events and heat maps kept in memory, each event checked to round-trip through JSON.
+#[derive(Default)]
+struct Collect(Vec<(Event, Option<Vec<u8>>, serde_json::Value)>);
+
+impl Sink for Collect {
+    fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError> {
+        let json = serde_json::to_value(event).unwrap();
+        let back: Event = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(&back, event);
+        self.0
+            .push((event.clone(), heatmap.map(<[u8]>::to_vec), json));
+        Ok(())
+    }
+}
+
+fn write_config(dir: &Path, people: &str, agreeing: u32) -> Config {
+    let demo = repo().join("config/demo");
+    let text = format!(
+        r#"
+[device]
+id = "test-door"
+[source]
+kind = "folder"
+path = "frames"
+[storage]
+dir = "state"
+[decision]
+agreeing_frames = {agreeing}
+{people}
+"#
+    )
+    .replace("DEMO", &demo.display().to_string());
+    std::fs::write(dir.join("facegate.toml"), text).unwrap();
+    config::load(&dir.join("facegate.toml")).unwrap()
+}
+
+fn models() -> Models {
+    Models::load(None, facegate::config::Detection::default().detector()).unwrap()
+}
+
+fn gallery(cfg: &Config) -> Gallery {
+    std::fs::create_dir_all(&cfg.storage_dir).unwrap();
+    Gallery::open(
+        &cfg.storage_dir.join("gallery.sqlite"),
+        &cfg.storage_dir.join("gallery.key"),
+    )
+    .unwrap()
+}
+
+/// A config in `dir` enrolling Obama from one demo photo, its models and matcher.
+fn obama_enrolled_from(dir: &Path, photo: &str) -> (Config, Models, facegate::matching::Matcher) {
+    let people = format!(
+        "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\nphotos = [\"DEMO/{photo}\"]\n"
+    );
+    let cfg = write_config(dir, &people, 2);
+    let m = models();
+    let mut g = gallery(&cfg);
+    sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
+    let matcher = pipeline::matcher(&m, &g, &cfg).unwrap();
+    (cfg, m, matcher)
+}
+
+#[test]
+fn enrollment_gives_every_photo_a_verdict() {
+    let dir = scratch("enroll");
+    // A photo without a face: a smooth gradient.
+    image::RgbImage::from_fn(200, 160, |x, y| image::Rgb([x as u8, y as u8, 128]))
+        .save(dir.join("wall.png"))
+        .unwrap();
+    const OBAMA: &str = "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\n";
+    let both = format!(
+        "{OBAMA}photos = [\"DEMO/enroll/obama.jpg\", \"wall.png\"]\n\
+         [[people]]\nid = \"biden\"\nname = \"Joe Biden\"\nphotos = [\"DEMO/enroll/biden.jpg\"]\n"
+    );
+    let cfg = write_config(&dir, &both, 2);
+    let m = models();
+    let mut g = gallery(&cfg);
+    let out = sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
+    let verdicts: Vec<(&str, Vec<&str>)> = out
+        .iter()
+        .map(|p| {
+            (
+                p.id.as_str(),
+                p.photos.iter().map(|v| v.verdict.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("obama", vec!["accepted", "no_face"]),
+            ("biden", vec!["accepted"])
+        ]
+    );
+    assert_eq!(g.templates(&m.card.model_id).unwrap().len(), 2);
+
+    // Biden leaves the config: he leaves the gallery on the next start.
+    let cfg = write_config(
+        &dir,
+        &format!("{OBAMA}photos = [\"DEMO/enroll/obama.jpg\"]\n"),
+        2,
+    );
+    sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:01Z").unwrap();
+    assert_eq!(g.person_ids().unwrap(), ["obama"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
+    let dir = scratch("run");
+    let demo = repo().join("config/demo");
+    // The enrolled photo itself, three times (one visit), a corrupt frame, then a stranger.
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        std::fs::copy(
+            demo.join("frames/obama2.jpg"),
+            dir.join(format!("frames/{i:02}{name}.jpg")),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("frames/03-corrupt.jpg"),
+        b"\xff\xd8\xff\xe0 truncated",
+    )
+    .unwrap();
+    for i in 4..20 {
+        // A long gap of faceless frames ends the first track.
+        image::RgbImage::from_fn(200, 160, |x, y| image::Rgb([x as u8, y as u8, 90]))
+            .save(dir.join(format!("frames/{i:02}-empty.png")))
+            .unwrap();
+    }
+    std::fs::copy(
+        demo.join("enroll/biden.jpg"),
+        dir.join("frames/20-stranger.jpg"),
+    )
+    .unwrap();
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "frames/obama2.jpg");
+    let mut p = Pipeline::new(&m, &cfg, matcher);
+    let source = open(&cfg.source).unwrap();
+    let mut sink = Collect::default();
+    let stats = pipeline::run(&mut p, source.frames, source.live, &mut sink).unwrap();
+    assert_eq!(
+        stats.bad_frames, 1,
+        "the corrupt frame is skipped, not fatal"
+    );
+    assert_eq!(stats.frames, 20);
+    assert_eq!(stats.grants, 1);
+
+    let events: Vec<&Event> = sink.0.iter().map(|(e, _, _)| e).collect();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let grants: Vec<&&Event> = events
+        .iter()
+        .filter(|e| matches!(e.access, Some(Access::Grant { .. })))
+        .collect();
+    assert_eq!(grants.len(), 1);
+    let g0 = grants[0];
+    assert_eq!(g0.result, Outcome::Match);
+    assert_eq!(g0.person.as_ref().unwrap().id, "obama");
+    assert_eq!(
+        g0.person.as_ref().unwrap().name.as_deref(),
+        Some("Barack Obama")
+    );
+    assert_eq!(g0.agreeing_frames, 2);
+    let scores = g0.scores.as_ref().unwrap();
+    assert!(scores.score >= scores.threshold && scores.full > 0.999);
+    assert_eq!(g0.regions.len(), 6);
+    assert!(g0.face.as_ref().unwrap().quality.problems.is_empty());
+    assert!(g0.latency_ms.embed > 0.0 && g0.latency_ms.detect > 0.0);
+    // The stranger is refused, once, and not named.
+    let stranger: Vec<&&Event> = events
+        .iter()
+        .filter(|e| e.frame.origin.ends_with("20-stranger.jpg"))
+        .collect();
+    assert_eq!(stranger.len(), 1);
+    assert_eq!(stranger[0].result, Outcome::Unknown);
+    assert!(stranger[0].person.is_none());
+    assert!(matches!(&stranger[0].access, Some(Access::Deny { reason }) if reason == "unknown"));
+    // Tracks end; every live event carries its heat map, a real PNG.
+    let brief: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {:?} {:?} {}",
+                e.id, e.lifecycle, e.result, e.frame.origin
+            )
+        })
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.lifecycle == facegate::decide::Lifecycle::End)
+            .count(),
+        2,
+        "{brief:#?}"
+    );
+    for (e, heat, json) in &sink.0 {
+        assert!(json.get("embedding").is_none() && json.get("feature").is_none());
+        if e.face.is_some() {
+            let png = image::load_from_memory(heat.as_ref().unwrap()).unwrap();
+            assert_eq!(png.width(), facegate::publish::heatmap::SIDE);
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn explain_names_the_candidate_and_draws_the_heat_map() {
+    let dir = scratch("explain");
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
+    let photo = repo().join("config/demo/enroll/obama.jpg");
+    let e = facegate::pipeline::explain::explain_photo(&m, &cfg, &matcher, &photo).unwrap();
+    assert_eq!(e.summary.faces.len(), 1);
+    let f = &e.summary.faces[0];
+    assert_eq!(
+        f.result,
+        Outcome::Match,
+        "the enrolled photo matches itself"
+    );
+    assert_eq!(f.candidate.as_ref().unwrap().id, "obama");
+    assert!(
+        f.regions
+            .iter()
+            .any(|r| r.verdict == facegate::matching::RegionVerdict::Support)
+    );
+    let png = image::load_from_memory(&e.heatmap.unwrap()).unwrap();
+    assert_eq!(png.width(), 192);
+
+    // A corrupt photo is an error naming the file.
+    let bad = dir.join("bad.jpg");
+    std::fs::write(&bad, b"not an image").unwrap();
+    let err = facegate::pipeline::explain::explain_photo(&m, &cfg, &matcher, &bad).unwrap_err();
+    assert!(err.to_string().contains("bad.jpg"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
