@@ -9,6 +9,7 @@
 pub mod align;
 pub mod config;
 pub mod decide;
+pub mod device;
 pub mod embed;
 pub mod enroll;
 pub mod gallery;

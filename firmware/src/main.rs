@@ -2,12 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use facegate::config::{self, Config, ConfigError, Source};
-use facegate::enroll::{PersonEnrollment, sync_config};
+use facegate::device::Device;
+use facegate::enroll::PersonEnrollment;
 use facegate::gallery::Gallery;
-use facegate::model::Models;
-use facegate::pipeline::{self, Pipeline};
-use facegate::publish::{ConsoleSink, Fanout, HeatmapFolder, Sink};
-use facegate::source::open::open;
+use facegate::publish::{ConsoleSink, HeatmapFolder, Sink};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -95,7 +93,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { config: path } => return check_config(&path),
         Command::Run { config, heatmaps } => run(&config, heatmaps.as_deref()),
-        Command::Enroll { config } => enroll(&config).map(|_| ()),
+        Command::Enroll { config } => enroll(&config),
         Command::Gallery { action } => gallery(action),
         Command::Explain { config, photo, out } => explain(&config, &photo, &out),
     };
@@ -127,28 +125,6 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-fn load(config: &Path) -> Res<(Config, Models, Gallery)> {
-    let cfg = config::load(config)?;
-    let models = Models::load(cfg.model_card.as_deref(), cfg.detection.detector())?;
-    std::fs::create_dir_all(&cfg.storage_dir)
-        .map_err(|e| format!("storage.dir {}: {e}", cfg.storage_dir.display()))?;
-    let gallery = Gallery::open(
-        &cfg.storage_dir.join("gallery.sqlite"),
-        &cfg.storage_dir.join("gallery.key"),
-    )?;
-    tracing::info!(
-        "model {} ({}), gallery {}",
-        models.card.model_id,
-        models.embedder.runtime(),
-        cfg.storage_dir.display()
-    );
-    Ok((cfg, models, gallery))
-}
-
-fn now() -> String {
-    facegate::publish::event::rfc3339(std::time::SystemTime::now())
-}
-
 fn report(enrolled: &[PersonEnrollment]) {
     for p in enrolled {
         let kept = if p.kept_previous {
@@ -171,47 +147,37 @@ fn report(enrolled: &[PersonEnrollment]) {
     }
 }
 
-fn enroll_all(cfg: &Config, models: &Models, gallery: &mut Gallery) -> Res<Vec<PersonEnrollment>> {
-    let enrolled = sync_config(models, cfg, gallery, &now())?;
-    report(&enrolled);
-    Ok(enrolled)
-}
-
-fn enroll(config: &Path) -> Res<Vec<PersonEnrollment>> {
-    let (cfg, models, mut gallery) = load(config)?;
-    enroll_all(&cfg, &models, &mut gallery)
+fn enroll(config: &Path) -> Res<()> {
+    let mut device = Device::open(config)?;
+    report(&device.enroll()?);
+    Ok(())
 }
 
 fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
-    let (cfg, models, mut gallery) = load(config)?;
-    enroll_all(&cfg, &models, &mut gallery)?;
-    let matcher = pipeline::matcher(&models, &gallery, &cfg)?;
-    tracing::info!(
-        "{} people, {} templates; threshold {:.4} at FAR {}",
-        matcher.index().people().len(),
-        matcher.index().len(),
-        matcher.thresholds().full,
-        matcher.thresholds().target_far
-    );
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(ConsoleSink)];
-    if let Some(dir) = heatmaps {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--heatmaps {}: {e}", dir.display()))?;
-        sinks.push(Box::new(HeatmapFolder {
-            dir: dir.to_owned(),
-        }));
+    let mut device = Device::open(config)?;
+    report(&device.enroll()?);
+    let mut console = ConsoleSink;
+    let mut folder = heatmaps.map(|dir| HeatmapFolder {
+        dir: dir.to_owned(),
+    });
+    if let Some(f) = &folder {
+        std::fs::create_dir_all(&f.dir)
+            .map_err(|e| format!("--heatmaps {}: {e}", f.dir.display()))?;
     }
-    let mut sink = Fanout(sinks);
-    let source = open(&cfg.source)?;
-    let mut p = Pipeline::new(&models, &cfg, matcher);
-    let stats = pipeline::run(&mut p, source.frames, source.live, &mut sink)?;
+    let mut extra: Vec<&mut dyn Sink> = vec![&mut console];
+    if let Some(f) = &mut folder {
+        extra.push(f);
+    }
+    let out = device.run(&mut extra)?;
+    let s = out.stats;
     tracing::info!(
         "{} frames ({} unreadable, {} dropped), {} faces, {} events, {} grants",
-        stats.frames,
-        stats.bad_frames,
-        stats.dropped,
-        stats.faces,
-        stats.events,
-        stats.grants
+        s.frames,
+        s.bad_frames,
+        s.dropped,
+        s.faces,
+        s.events,
+        s.grants
     );
     Ok(())
 }
@@ -262,9 +228,10 @@ fn gallery(action: GalleryAction) -> Res<()> {
 }
 
 fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
-    let (cfg, models, gallery) = load(config)?;
-    let matcher = pipeline::matcher(&models, &gallery, &cfg)?;
-    let explained = facegate::pipeline::explain::explain_photo(&models, &cfg, &matcher, photo)?;
+    let device = Device::open(config)?;
+    let matcher = device.matcher()?;
+    let explained =
+        facegate::pipeline::explain::explain_photo(&device.models, &device.cfg, &matcher, photo)?;
     println!("{}", serde_json::to_string_pretty(&explained.summary)?);
     match explained.heatmap {
         Some(png) => {

@@ -130,6 +130,8 @@ impl Broker {
     pub fn options(&self, tag: &str) -> MqttOptions {
         let mut o = MqttOptions::new(unique(tag), &self.host, self.port);
         o.set_keep_alive(Duration::from_secs(5));
+        // Heat maps are PNGs of tens of kilobytes: above rumqttc's 10 KiB default.
+        o.set_max_packet_size(4 << 20, 4 << 20);
         o
     }
 }
@@ -191,5 +193,123 @@ pub fn wait_publish(conn: &mut Connection, topic: &str, limit: Duration) -> Publ
     ) {
         Packet::Publish(m) => m,
         other => panic!("expected a publish, got {other:?}"),
+    }
+}
+
+/// One message a [`Recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// Whether the broker delivered it as retained.
+    pub retain: bool,
+}
+
+/// Subscribes to a topic filter on its own thread and records every message, subscribing again
+/// after each reconnect (so it survives a broker restart).
+pub struct Recorder {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    subscribed: std::sync::Arc<AtomicU32>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    client: Client,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Starts recording `filter` on `broker`; returns once the first subscription is acknowledged.
+    pub fn start(broker: &Broker, filter: &str) -> Self {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscribed = std::sync::Arc::new(AtomicU32::new(0));
+        let (client, mut conn) = Client::new(broker.options("recorder"), 64);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let stop = std::sync::Arc::clone(&stop);
+            let got = std::sync::Arc::clone(&got);
+            let subscribed = std::sync::Arc::clone(&subscribed);
+            let client = client.clone();
+            let filter = filter.to_owned();
+            std::thread::spawn(move || {
+                // Blocking receive: a poll cut short by a timeout can deliver a packet twice.
+                while let Ok(event) = conn.recv() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            let _ = client.try_subscribe(&filter, rumqttc::QoS::AtLeastOnce);
+                        }
+                        Ok(Event::Incoming(Packet::SubAck(_))) => {
+                            subscribed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            got.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(Received {
+                                    topic: p.topic.clone(),
+                                    payload: p.payload.to_vec(),
+                                    retain: p.retain,
+                                });
+                        }
+                        Ok(_) => {}
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            })
+        };
+        let r = Self {
+            got,
+            subscribed,
+            stop,
+            client,
+            thread: Some(thread),
+        };
+        r.wait_subscribed(1, Duration::from_secs(10));
+        r
+    }
+
+    /// Waits until the recorder has subscribed `n` times in all (after `n - 1` reconnects).
+    pub fn wait_subscribed(&self, n: u32, limit: Duration) {
+        let start = Instant::now();
+        while self.subscribed.load(Ordering::SeqCst) < n {
+            assert!(
+                start.elapsed() < limit,
+                "recorder did not subscribe in {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many times the recorder has subscribed (1 + reconnects).
+    pub fn subscriptions(&self) -> u32 {
+        self.subscribed.load(Ordering::SeqCst)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until `done` holds for what was received, or `limit` passes; returns it.
+    pub fn wait_until(&self, limit: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if done(&got) || start.elapsed() >= limit {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.client.disconnect();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

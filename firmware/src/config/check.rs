@@ -66,7 +66,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
         path
     });
     let source = check_source(&mut r, &raw.source, base);
-    let mqtt = check_mqtt(&mut r, &raw, &device.id);
+    let mqtt = check_mqtt(&mut r, &raw, &device.id, base);
     let people = check_people(&mut r, &raw.people, base);
     let storage_dir = raw.storage.as_ref().map_or_else(
         || PathBuf::from(super::DEFAULT_STORAGE_DIR),
@@ -228,7 +228,7 @@ fn check_v4l2(r: &mut Report, src: &RawSource) -> Option<Source> {
     })
 }
 
-fn check_mqtt(r: &mut Report, raw: &RawConfig, device_id: &str) -> Mqtt {
+fn check_mqtt(r: &mut Report, raw: &RawConfig, device_id: &str, base: &Path) -> Mqtt {
     let m = &raw.mqtt;
     if m.host.get_ref().trim().is_empty() {
         r.at(&m.host, "mqtt.host", "must not be empty");
@@ -255,11 +255,72 @@ fn check_mqtt(r: &mut Report, raw: &RawConfig, device_id: &str) -> Mqtt {
         Some(c) => c.get_ref().clone(),
         None => format!("facegate-{device_id}"),
     };
+    let password = match (&m.password, &m.password_file) {
+        (Some(p), Some(_)) => {
+            r.at(
+                p,
+                "mqtt.password",
+                "give `password` or `password_file`, not both",
+            );
+            None
+        }
+        (Some(p), None) => Some(p.get_ref().clone()),
+        (None, Some(f)) => {
+            let path = base.join(f.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text.trim_end_matches(['\n', '\r']).to_owned()),
+                Err(e) => {
+                    r.at(f, "mqtt.password_file", format!("{}: {e}", path.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let credentials = match (&m.username, password) {
+        (Some(u), p) => Some((u.get_ref().clone(), p.unwrap_or_default())),
+        (None, Some(_)) => {
+            let at = m.password.as_ref().or(m.password_file.as_ref());
+            if let Some(at) = at {
+                r.at(at, "mqtt.username", "a password needs a `username`");
+            }
+            None
+        }
+        (None, None) => None,
+    };
+    let keep_alive_seconds = match &m.keep_alive_seconds {
+        Some(k) if !(5..=3600).contains(k.get_ref()) => {
+            r.at(k, "mqtt.keep_alive_seconds", "expected 5..=3600");
+            30
+        }
+        Some(k) => *k.get_ref(),
+        None => 30,
+    };
+    let queue_limit = match &m.queue_limit {
+        Some(q) if *q.get_ref() == 0 || *q.get_ref() > 10_000_000 => {
+            r.at(q, "mqtt.queue_limit", "expected 1..=10000000 events");
+            10_000
+        }
+        Some(q) => *q.get_ref(),
+        None => 10_000,
+    };
+    let drain_seconds = match &m.drain_seconds {
+        Some(d) if !(0.0..=600.0).contains(d.get_ref()) => {
+            r.at(d, "mqtt.drain_seconds", "expected 0..=600 seconds");
+            5.0
+        }
+        Some(d) => *d.get_ref(),
+        None => 5.0,
+    };
     Mqtt {
         host: m.host.get_ref().clone(),
         port: *m.port.get_ref(),
         prefix: prefix.clone(),
         client_id,
+        credentials,
+        keep_alive_seconds,
+        queue_limit,
+        drain_seconds,
     }
 }
 

@@ -158,7 +158,7 @@ pub enum Source {
 }
 
 /// The MQTT broker and topic prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Mqtt {
     /// Broker host name or address.
     pub host: String,
@@ -168,6 +168,14 @@ pub struct Mqtt {
     pub prefix: String,
     /// MQTT client id; defaults to `facegate-<device id>`.
     pub client_id: String,
+    /// User name and password, when the broker asks for them.
+    pub credentials: Option<(String, String)>,
+    /// Keep-alive interval in seconds.
+    pub keep_alive_seconds: u64,
+    /// Most events kept on disk while the broker is away (oldest dropped beyond).
+    pub queue_limit: usize,
+    /// On exit, how long to wait for queued events to reach the broker.
+    pub drain_seconds: f32,
 }
 
 /// A person to enroll.

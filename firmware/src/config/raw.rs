@@ -76,6 +76,12 @@ pub(super) struct RawMqtt {
     #[serde(default = "default_prefix")]
     pub prefix: Spanned<String>,
     pub client_id: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub keep_alive_seconds: Option<Spanned<u64>>,
+    pub queue_limit: Option<Spanned<usize>>,
+    pub drain_seconds: Option<Spanned<f32>>,
 }
 
 impl Default for RawMqtt {
@@ -85,6 +91,12 @@ impl Default for RawMqtt {
             port: default_port(),
             prefix: default_prefix(),
             client_id: None,
+            username: None,
+            password: None,
+            password_file: None,
+            keep_alive_seconds: None,
+            queue_limit: None,
+            drain_seconds: None,
         }
     }
 }

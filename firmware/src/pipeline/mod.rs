@@ -236,10 +236,14 @@ impl<'a> Pipeline<'a> {
         if matches!(d.access, Some(Access::Grant { .. })) {
             self.stats.grants += 1;
         }
+        let seq = match sink.next_seq() {
+            Some(s) => s.max(self.next_seq),
+            None => self.next_seq,
+        };
         let event = Event {
             schema: EVENT_SCHEMA,
             id: format!("{}-{}", self.run_id, d.track),
-            seq: self.next_seq,
+            seq,
             time: rfc3339(SystemTime::now()),
             lifecycle: d.lifecycle,
             device: self.cfg.device.id.clone(),
@@ -278,7 +282,7 @@ impl<'a> Pipeline<'a> {
             latency_ms: latency,
         };
         debug_assert!(event.lifecycle != Lifecycle::End || event.face.is_none());
-        self.next_seq += 1;
+        self.next_seq = seq + 1;
         self.stats.events += 1;
         sink.publish(&event, heat.as_deref())?;
         Ok(())

@@ -7,6 +7,10 @@
 
 pub mod event;
 pub mod heatmap;
+pub mod mqtt;
+pub mod outbox;
+pub mod state;
+pub mod topics;
 
 use event::Event;
 use std::io::Write;
@@ -23,10 +27,19 @@ pub enum PublishError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The on-disk queue refused the event.
+    #[error("{0}")]
+    Queue(String),
 }
 
 /// Somewhere events go.
 pub trait Sink {
+    /// The sequence number for the next event, when this sink keeps a persistent counter (so
+    /// numbers keep increasing across restarts); `None` lets the pipeline count.
+    fn next_seq(&mut self) -> Option<u64> {
+        None
+    }
+
     /// Publishes one event and, when there is one, its heat map (PNG bytes).
     fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError>;
 }
@@ -71,9 +84,13 @@ impl Sink for HeatmapFolder {
 
 /// Several sinks, each given every event in turn.
 #[derive(Default)]
-pub struct Fanout(pub Vec<Box<dyn Sink>>);
+pub struct Fanout<'a>(pub Vec<&'a mut dyn Sink>);
 
-impl Sink for Fanout {
+impl Sink for Fanout<'_> {
+    fn next_seq(&mut self) -> Option<u64> {
+        self.0.iter_mut().find_map(|s| s.next_seq())
+    }
+
     fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError> {
         for s in &mut self.0 {
             s.publish(event, heatmap)?;

@@ -1,0 +1,190 @@
+//! The device as a whole: what `facegate run` does, as a library so that the end-to-end tests
+//! drive exactly the same code. Opens the config, the models and the gallery; enrolls the
+//! config's people; connects the MQTT link (with its on-disk queue); runs the pipeline over the
+//! configured source; drains and closes the link.
+
+use crate::config::{self, Config, ConfigError};
+use crate::enroll::{PersonEnrollment, sync_config};
+use crate::gallery::{Gallery, GalleryError};
+use crate::matching::Matcher;
+use crate::model::{ModelError, Models};
+use crate::pipeline::{self, Pipeline, PipelineError, RunStats};
+use crate::publish::mqtt::{MqttLink, MqttSettings};
+use crate::publish::outbox::{Outbox, OutboxError};
+use crate::publish::state::DeviceState;
+use crate::publish::topics::Topics;
+use crate::publish::{Fanout, Sink};
+use crate::source::open::{OpenError, open};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the device could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The config file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The model files.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The gallery.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    /// The event queue.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// The frame source.
+    #[error(transparent)]
+    Source(#[from] OpenError),
+    /// The pipeline.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The state folder.
+    #[error("storage.dir {path}: {source}")]
+    Storage {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Counts of the pipeline.
+    pub stats: RunStats,
+    /// Events still waiting for the broker at exit (kept on disk for the next start).
+    pub undelivered: usize,
+}
+
+/// An opened device.
+#[derive(Debug)]
+pub struct Device {
+    /// The checked config.
+    pub cfg: Config,
+    /// The models.
+    pub models: Models,
+    /// The gallery.
+    pub gallery: Gallery,
+}
+
+/// RFC 3339 now.
+pub fn now() -> String {
+    crate::publish::event::rfc3339(std::time::SystemTime::now())
+}
+
+impl Device {
+    /// Opens the device described by the config file at `path`.
+    pub fn open(path: &Path) -> Result<Self, DeviceError> {
+        let cfg = config::load(path)?;
+        let models = Models::load(cfg.model_card.as_deref(), cfg.detection.detector())?;
+        let dir = &cfg.storage_dir;
+        std::fs::create_dir_all(dir).map_err(|source| DeviceError::Storage {
+            path: dir.clone(),
+            source,
+        })?;
+        let gallery = Gallery::open(&dir.join("gallery.sqlite"), &dir.join("gallery.key"))?;
+        tracing::info!(
+            "model {} ({}), state in {}",
+            models.card.model_id,
+            models.embedder.runtime(),
+            dir.display()
+        );
+        Ok(Self {
+            cfg,
+            models,
+            gallery,
+        })
+    }
+
+    /// Enrolls the config's people (and forgets those it no longer lists).
+    pub fn enroll(&mut self) -> Result<Vec<PersonEnrollment>, DeviceError> {
+        Ok(sync_config(
+            &self.models,
+            &self.cfg,
+            &mut self.gallery,
+            &now(),
+        )?)
+    }
+
+    /// The matcher over the gallery as it is now.
+    pub fn matcher(&self) -> Result<Matcher, DeviceError> {
+        Ok(pipeline::matcher(&self.models, &self.gallery, &self.cfg)?)
+    }
+
+    /// The event queue's file.
+    pub fn queue_path(&self) -> PathBuf {
+        self.cfg.storage_dir.join("events.sqlite")
+    }
+
+    /// Starts the MQTT link with the retained state for `matcher`.
+    pub fn connect(&self, matcher: &Matcher) -> Result<MqttLink, DeviceError> {
+        let cfg = &self.cfg;
+        let outbox = Outbox::open(&self.queue_path(), cfg.mqtt.queue_limit)?;
+        let waiting = outbox.len()?;
+        if waiting > 0 {
+            tracing::info!("{waiting} event(s) from an earlier run still queued for the broker");
+        }
+        let settings = MqttSettings {
+            host: cfg.mqtt.host.clone(),
+            port: cfg.mqtt.port,
+            client_id: cfg.mqtt.client_id.clone(),
+            credentials: cfg.mqtt.credentials.clone(),
+            keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_seconds),
+        };
+        let link = MqttLink::start(
+            &settings,
+            Topics::new(&cfg.mqtt.prefix, &cfg.device.id),
+            outbox,
+        );
+        let state = DeviceState {
+            version: env!("CARGO_PKG_VERSION").into(),
+            mode: "running".into(),
+            model_id: self.models.card.model_id.clone(),
+            model_sha256: self.models.card.model_file.sha256.clone(),
+            people: matcher.index().people().len(),
+            templates: matcher.index().len(),
+            target_far: matcher.thresholds().target_far,
+            threshold: matcher.thresholds().full,
+            started: now(),
+        };
+        if let Ok(json) = serde_json::to_value(&state) {
+            link.set_state(&json);
+        }
+        Ok(link)
+    }
+
+    /// Runs the configured source to its end, publishing every event over MQTT and to `extra`
+    /// sinks, then drains and closes the link.
+    pub fn run(&mut self, extra: &mut [&mut dyn Sink]) -> Result<RunOutcome, DeviceError> {
+        let matcher = self.matcher()?;
+        tracing::info!(
+            "{} people, {} templates; threshold {:.4} at FAR {}",
+            matcher.index().people().len(),
+            matcher.index().len(),
+            matcher.thresholds().full,
+            matcher.thresholds().target_far
+        );
+        let source = open(&self.cfg.source)?;
+        let mut link = self.connect(&matcher)?;
+        let mut p = Pipeline::new(&self.models, &self.cfg, matcher);
+        let result = {
+            let mut sinks: Vec<&mut dyn Sink> = vec![&mut link];
+            sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
+            pipeline::run(&mut p, source.frames, source.live, &mut Fanout(sinks))
+        };
+        let undelivered = link.close(Duration::from_secs_f32(self.cfg.mqtt.drain_seconds))?;
+        let stats = result?;
+        if undelivered > 0 {
+            tracing::warn!(
+                "{undelivered} event(s) not yet delivered to the broker at {}:{}: kept in {} \
+                 for the next start",
+                self.cfg.mqtt.host,
+                self.cfg.mqtt.port,
+                self.queue_path().display()
+            );
+        }
+        Ok(RunOutcome { stats, undelivered })
+    }
+}

@@ -1,0 +1,446 @@
+//! Publishing over MQTT (rumqttc), with nothing lost while the broker is away.
+//!
+//! Two threads: the *network* thread drives rumqttc's event loop (connect, reconnect with
+//! back-off from 1 s to 30 s, acknowledgements); the *sender* thread is the only publisher. It
+//! sends one QoS 1 message at a time and waits for its acknowledgement, so order is kept and a
+//! message leaves the on-disk [`Outbox`] only once the broker has it. Events therefore arrive
+//! at least once and in order; after a reconnect one may arrive twice (consumers drop an event
+//! whose `seq` they have seen).
+//!
+//! On connect the device publishes `availability` = `online` and its `state` (both retained);
+//! the broker publishes the retained last will `offline` if the device vanishes, and the device
+//! publishes `offline` itself on a clean shutdown. Heat maps are best-effort (QoS 0, not
+//! retained: a face picture should not linger on the broker).
+
+use super::event::Event;
+use super::outbox::{Outbox, OutboxError};
+use super::topics::Topics;
+use super::{PublishError, Sink};
+use rumqttc::{Client, Connection, LastWill, MqttOptions, Packet, QoS};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How the device reaches its broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttSettings {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Client id.
+    pub client_id: String,
+    /// User name and password, if the broker wants them.
+    pub credentials: Option<(String, String)>,
+    /// Keep-alive interval.
+    pub keep_alive: Duration,
+}
+
+/// A message that is not queued on disk.
+#[derive(Debug, Clone)]
+struct Transient {
+    topic: String,
+    payload: Vec<u8>,
+    qos: QoS,
+    retain: bool,
+}
+
+/// Most transient messages held while disconnected (newest kept).
+const TRANSIENT_LIMIT: usize = 8;
+/// How long the sender waits for one acknowledgement before sending again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct LinkState {
+    connected: bool,
+    session: u64,
+    acks: u64,
+    stop: bool,
+    stop_network: bool,
+    transient: VecDeque<Transient>,
+    state_payload: Vec<u8>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<LinkState>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        mut done: impl FnMut(&LinkState) -> bool,
+    ) -> MutexGuard<'_, LinkState> {
+        let mut s = self.lock();
+        while !done(&s) {
+            let wait = deadline.map_or(Duration::from_millis(500), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if wait.is_zero() {
+                break;
+            }
+            s = self
+                .changed
+                .wait_timeout(s, wait.min(Duration::from_millis(500)))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        s
+    }
+}
+
+/// The device's MQTT link: a [`Sink`] for events, plus availability and state.
+pub struct MqttLink {
+    client: Client,
+    shared: Arc<Shared>,
+    outbox: Arc<Mutex<Outbox>>,
+    topics: Topics,
+    network: Option<JoinHandle<()>>,
+    sender: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MqttLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttLink")
+            .field("topics", &self.topics)
+            .finish()
+    }
+}
+
+fn lock_outbox(outbox: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
+    outbox.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MqttLink {
+    /// Starts the link: connects in the background (the device runs whether or not the broker
+    /// is there) and sends what `outbox` holds, then every new event, in order.
+    pub fn start(settings: &MqttSettings, topics: Topics, outbox: Outbox) -> Self {
+        let mut opts = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
+        opts.set_keep_alive(settings.keep_alive);
+        opts.set_clean_session(true);
+        opts.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+        opts.set_last_will(LastWill::new(
+            topics.availability(),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+        if let Some((user, pass)) = &settings.credentials {
+            opts.set_credentials(user, pass);
+        }
+        let (client, connection) = Client::new(opts, 64);
+        let shared = Arc::new(Shared::default());
+        let outbox = Arc::new(Mutex::new(outbox));
+        let network = {
+            let shared = Arc::clone(&shared);
+            let topics = topics.clone();
+            let where_ = format!("{}:{}", settings.host, settings.port);
+            std::thread::spawn(move || network_loop(connection, &shared, &topics, &where_))
+        };
+        let sender = {
+            let shared = Arc::clone(&shared);
+            let outbox = Arc::clone(&outbox);
+            let client = client.clone();
+            std::thread::spawn(move || sender_loop(&client, &shared, &outbox))
+        };
+        Self {
+            client,
+            shared,
+            outbox,
+            topics,
+            network: Some(network),
+            sender: Some(sender),
+        }
+    }
+
+    /// The topics in use.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Sets the retained device state, published now and on every (re)connect.
+    pub fn set_state(&self, state: &serde_json::Value) {
+        let payload = state.to_string().into_bytes();
+        let mut s = self.shared.lock();
+        s.state_payload.clone_from(&payload);
+        push_transient(
+            &mut s,
+            Transient {
+                topic: self.topics.state(),
+                payload,
+                qos: QoS::AtLeastOnce,
+                retain: true,
+            },
+        );
+        self.shared.changed.notify_all();
+    }
+
+    /// Whether the broker is connected now.
+    pub fn is_connected(&self) -> bool {
+        self.shared.lock().connected
+    }
+
+    /// Events still waiting for the broker.
+    pub fn queued(&self) -> Result<usize, OutboxError> {
+        lock_outbox(&self.outbox).len()
+    }
+
+    /// Stops the link: waits up to `drain` for queued events to reach the broker (what is
+    /// left stays on disk for the next start), publishes `offline` and disconnects.
+    pub fn close(mut self, drain: Duration) -> Result<usize, OutboxError> {
+        let start = Instant::now();
+        let deadline = start + drain;
+        loop {
+            let left = lock_outbox(&self.outbox).len()?;
+            let connected = self.shared.lock().connected;
+            // Without a broker, wait only briefly for one to come back.
+            let hopeless = !connected && start.elapsed() >= drain.min(Duration::from_secs(1));
+            if left == 0 || Instant::now() >= deadline || hopeless {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        {
+            let mut s = self.shared.lock();
+            s.stop = true;
+            self.shared.changed.notify_all();
+        }
+        if let Some(h) = self.sender.take() {
+            let _ = h.join();
+        }
+        let connected = self.shared.lock().connected;
+        {
+            let mut s = self.shared.lock();
+            s.stop_network = true;
+            self.shared.changed.notify_all();
+        }
+        if connected {
+            let acks = self.shared.lock().acks;
+            let _ = self.client.publish(
+                self.topics.availability(),
+                QoS::AtLeastOnce,
+                true,
+                "offline",
+            );
+            drop(
+                self.shared
+                    .wait_until(Some(Instant::now() + Duration::from_secs(2)), |s| {
+                        s.acks > acks || !s.connected
+                    }),
+            );
+            let _ = self.client.disconnect();
+        }
+        let left = lock_outbox(&self.outbox).len();
+        // Dropping the last client handle ends the network loop if it is still reconnecting.
+        let network = self.network.take();
+        drop(self);
+        if let Some(h) = network {
+            let _ = h.join();
+        }
+        left
+    }
+}
+
+fn push_transient(s: &mut LinkState, t: Transient) {
+    // A newer message on the same topic replaces an unsent older one.
+    s.transient.retain(|old| old.topic != t.topic);
+    if s.transient.len() >= TRANSIENT_LIMIT {
+        s.transient.pop_front();
+    }
+    s.transient.push_back(t);
+}
+
+fn network_loop(mut connection: Connection, shared: &Shared, topics: &Topics, where_: &str) {
+    let mut backoff = Duration::from_secs(1);
+    // Blocking receive: rumqttc's poll must not be cancelled half-way (a timed-out poll can
+    // drop a connection being made). The loop ends when every client handle is gone.
+    while let Ok(event) = connection.recv() {
+        match event {
+            Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
+                let mut s = shared.lock();
+                s.connected = true;
+                s.session += 1;
+                s.last_error = None;
+                backoff = Duration::from_secs(1);
+                // Announce ourselves first, before any queued event.
+                s.transient.retain(|t| t.topic != topics.availability());
+                if !s.state_payload.is_empty() {
+                    let state = s.state_payload.clone();
+                    s.transient.retain(|t| t.topic != topics.state());
+                    s.transient.push_front(Transient {
+                        topic: topics.state(),
+                        payload: state,
+                        qos: QoS::AtLeastOnce,
+                        retain: true,
+                    });
+                }
+                s.transient.push_front(Transient {
+                    topic: topics.availability(),
+                    payload: b"online".to_vec(),
+                    qos: QoS::AtLeastOnce,
+                    retain: true,
+                });
+                tracing::info!("MQTT connected to {where_}");
+                shared.changed.notify_all();
+            }
+            Ok(rumqttc::Event::Incoming(Packet::PubAck(_))) => {
+                let mut s = shared.lock();
+                s.acks += 1;
+                shared.changed.notify_all();
+            }
+            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                let mut s = shared.lock();
+                s.connected = false;
+                s.session += 1;
+                shared.changed.notify_all();
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                {
+                    let mut s = shared.lock();
+                    if s.stop_network {
+                        return;
+                    }
+                    if s.connected || s.last_error.is_none() {
+                        tracing::warn!(
+                            "MQTT broker {where_}: {e}; events are queued on disk, retrying"
+                        );
+                    }
+                    s.connected = false;
+                    s.session += 1;
+                    s.last_error = Some(e.to_string());
+                    shared.changed.notify_all();
+                }
+                let until = Instant::now() + backoff;
+                if shared
+                    .wait_until(Some(until), |s| s.stop_network)
+                    .stop_network
+                {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
+    loop {
+        let (session, transient) = {
+            let mut s = shared.wait_until(None, |s| s.stop || s.connected);
+            if s.stop {
+                return;
+            }
+            (s.session, s.transient.pop_front())
+        };
+        if let Some(t) = transient {
+            let acks = shared.lock().acks;
+            if client
+                .publish(&t.topic, t.qos, t.retain, t.payload.clone())
+                .is_err()
+            {
+                return;
+            }
+            if t.qos != QoS::AtMostOnce {
+                let s = shared.wait_until(Some(Instant::now() + ACK_TIMEOUT), |s| {
+                    s.acks > acks || s.session != session || s.stop
+                });
+                tracing::debug!(
+                    "sent {} (acks {} -> {}, session {} -> {})",
+                    t.topic,
+                    acks,
+                    s.acks,
+                    session,
+                    s.session
+                );
+                if s.acks == acks && !s.stop {
+                    // Not acknowledged: try again after the reconnect.
+                    drop(s);
+                    let mut s = shared.lock();
+                    push_transient(&mut s, t);
+                }
+            }
+            continue;
+        }
+        let next = match lock_outbox(outbox).peek() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        };
+        let Some(m) = next else {
+            // Nothing to send: wait for news.
+            let s = shared.lock();
+            if s.transient.is_empty() && !s.stop {
+                drop(
+                    shared
+                        .changed
+                        .wait_timeout(s, Duration::from_millis(200))
+                        .unwrap_or_else(PoisonError::into_inner),
+                );
+            }
+            continue;
+        };
+        let acks = shared.lock().acks;
+        if client
+            .publish(&m.topic, QoS::AtLeastOnce, false, m.payload)
+            .is_err()
+        {
+            return;
+        }
+        let s = shared.wait_until(Some(Instant::now() + ACK_TIMEOUT), |s| {
+            s.acks > acks || s.session != session || s.stop
+        });
+        let acked = s.acks > acks;
+        drop(s);
+        if acked && let Err(e) = lock_outbox(outbox).remove(m.id) {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+impl Sink for MqttLink {
+    fn next_seq(&mut self) -> Option<u64> {
+        match lock_outbox(&self.outbox).next_seq() {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
+    }
+
+    fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError> {
+        let json = serde_json::to_vec(event).map_err(|e| PublishError::Io {
+            what: "event JSON".into(),
+            source: e.into(),
+        })?;
+        lock_outbox(&self.outbox)
+            .push(&self.topics.events(), &json)
+            .map_err(|e| PublishError::Queue(e.to_string()))?;
+        let mut s = self.shared.lock();
+        if let Some(png) = heatmap {
+            push_transient(
+                &mut s,
+                Transient {
+                    topic: self.topics.heatmap(),
+                    payload: png.to_vec(),
+                    qos: QoS::AtMostOnce,
+                    retain: false,
+                },
+            );
+        }
+        self.shared.changed.notify_all();
+        Ok(())
+    }
+}

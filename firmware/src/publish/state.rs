@@ -1,0 +1,27 @@
+//! The retained device state on `<prefix>/<device>/state`: what a dashboard shows about the
+//! door (which model, how many people, which operating point). Nothing that opens a door.
+
+use serde::{Deserialize, Serialize};
+
+/// The state payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// facegate version.
+    pub version: String,
+    /// `running` (more modes come with enrollment sessions).
+    pub mode: String,
+    /// The model in use.
+    pub model_id: String,
+    /// Its file's SHA-256.
+    pub model_sha256: String,
+    /// Enrolled people.
+    pub people: usize,
+    /// Templates for the model in use.
+    pub templates: usize,
+    /// The operating point: false accept rate aimed at.
+    pub target_far: f64,
+    /// The full-comparison threshold in use there.
+    pub threshold: f32,
+    /// When the device started (RFC 3339).
+    pub started: String,
+}

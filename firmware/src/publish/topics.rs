@@ -1,0 +1,41 @@
+//! The MQTT topics, in one place: `<prefix>/<device id>/...` (device.md, "MQTT contract").
+
+/// Every topic the device publishes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    base: String,
+}
+
+impl Topics {
+    /// Topics under `<prefix>/<device>`.
+    pub fn new(prefix: &str, device: &str) -> Self {
+        Self {
+            base: format!("{prefix}/{device}"),
+        }
+    }
+
+    /// `<base>`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Retained `online` / `offline`; `offline` is also the last will.
+    pub fn availability(&self) -> String {
+        format!("{}/availability", self.base)
+    }
+
+    /// Retained device state (model, gallery size, operating point).
+    pub fn state(&self) -> String {
+        format!("{}/state", self.base)
+    }
+
+    /// Events: QoS 1, never retained.
+    pub fn events(&self) -> String {
+        format!("{}/events", self.base)
+    }
+
+    /// The heat map PNG of the last event.
+    pub fn heatmap(&self) -> String {
+        format!("{}/image/heatmap", self.base)
+    }
+}

@@ -1,0 +1,243 @@
+//! The device against a real Mosquitto broker: enrollment from a config, the pipeline on image
+//! files, events / heat maps / state received over MQTT and checked field by field, the
+//! retained topics a late subscriber sees, and a broker outage in the middle of a run that
+//! loses nothing.
+
+#![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
+
+use facegate::device::Device;
+use facegate::pipeline::Pipeline;
+use facegate::source::Frame;
+use facegate_e2e::{Broker, Received, Recorder, unique};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A device folder: config, frames and state, talking to `broker` as `id`.
+fn device_dir(broker: &Broker, id: &str, frames: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("facegate-e2e-device"));
+    std::fs::create_dir_all(dir.join("frames")).unwrap();
+    let demo = repo().join("config/demo");
+    for (i, f) in frames.iter().enumerate() {
+        std::fs::copy(demo.join(f), dir.join(format!("frames/{i:03}.jpg"))).unwrap();
+    }
+    let config = format!(
+        r#"
+[device]
+id = "{id}"
+[source]
+kind = "folder"
+path = "frames"
+[storage]
+dir = "state"
+[mqtt]
+host = "{host}"
+port = {port}
+prefix = "facegate-test"
+drain_seconds = 15
+[[people]]
+id = "obama"
+name = "Barack Obama"
+photos = ["{demo}/frames/obama2.jpg"]
+"#,
+        host = broker.host,
+        port = broker.port,
+        demo = demo.display()
+    );
+    std::fs::write(dir.join("facegate.toml"), config).unwrap();
+    dir
+}
+
+fn on<'a>(got: &'a [Received], topic: &str) -> Vec<&'a Received> {
+    got.iter().filter(|m| m.topic == topic).collect()
+}
+
+fn json(m: &Received) -> Value {
+    serde_json::from_slice(&m.payload).unwrap()
+}
+
+#[test]
+fn events_heat_maps_and_state_reach_the_broker() {
+    let broker = Broker::shared();
+    let id = unique("door");
+    let base = format!("facegate-test/{id}");
+    let dir = device_dir(
+        &broker,
+        &id,
+        &["frames/obama2.jpg", "frames/obama2.jpg", "enroll/biden.jpg"],
+    );
+    let rec = Recorder::start(&broker, &format!("{base}/#"));
+    let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
+    let enrolled = device.enroll().unwrap();
+    assert_eq!(enrolled[0].photos[0].verdict, "accepted");
+    let out = device.run(&mut []).unwrap();
+    assert_eq!(out.undelivered, 0);
+    let events_topic = format!("{base}/events");
+    let got = rec.wait_until(LIMIT, |got| {
+        on(got, &format!("{base}/availability"))
+            .iter()
+            .any(|m| m.payload == b"offline")
+    });
+
+    // Availability: online first, offline on a clean exit.
+    let avail: Vec<&[u8]> = on(&got, &format!("{base}/availability"))
+        .iter()
+        .map(|m| m.payload.as_slice())
+        .collect();
+    let flags: Vec<bool> = on(&got, &format!("{base}/availability"))
+        .iter()
+        .map(|m| m.retain)
+        .collect();
+    assert_eq!(
+        avail,
+        [&b"online"[..], &b"offline"[..]],
+        "retain flags {flags:?}, subscribed {}",
+        rec.subscriptions()
+    );
+    // State: the model and the gallery.
+    let state = json(on(&got, &format!("{base}/state"))[0]);
+    assert_eq!(state["model_id"], "facegate-synth-small-v1");
+    assert_eq!(state["people"], 1);
+    assert_eq!(state["templates"], 1);
+
+    // Events: in order, never retained, no embedding, the documented fields.
+    let events: Vec<Value> = on(&got, &events_topic)
+        .iter()
+        .map(|m| {
+            assert!(!m.retain, "an event arrived retained");
+            json(m)
+        })
+        .collect();
+    assert_eq!(events.len() as u64, out.stats.events, "{events:#?}");
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    for e in &events {
+        for field in [
+            "schema",
+            "id",
+            "seq",
+            "time",
+            "type",
+            "device",
+            "frame",
+            "result",
+            "occluded",
+            "regions",
+            "agreeing_frames",
+            "model_id",
+            "latency_ms",
+        ] {
+            assert!(e.get(field).is_some(), "event lacks {field}: {e}");
+        }
+        assert_eq!(e["device"], id.as_str());
+        let text = e.to_string();
+        assert!(!text.contains("embedding") && !text.contains("feature"));
+    }
+    let grant = events
+        .iter()
+        .find(|e| e["access"]["decision"] == "grant")
+        .unwrap();
+    assert_eq!(grant["result"], "match");
+    assert_eq!(grant["person"]["id"], "obama");
+    assert_eq!(grant["person"]["name"], "Barack Obama");
+    assert!(
+        grant["scores"]["score"].as_f64().unwrap()
+            >= grant["scores"]["threshold"].as_f64().unwrap()
+    );
+    assert_eq!(grant["regions"].as_array().unwrap().len(), 6);
+    let stranger = events
+        .iter()
+        .find(|e| e["frame"]["origin"].as_str().unwrap().ends_with("002.jpg"))
+        .unwrap();
+    assert_eq!(stranger["result"], "unknown");
+    assert!(stranger.get("person").is_none());
+    assert_eq!(stranger["access"]["reason"], "unknown");
+    // Heat maps: real PNGs of the explanation.
+    let heat = on(&got, &format!("{base}/image/heatmap"));
+    assert!(!heat.is_empty());
+    let png = image::load_from_memory(&heat[0].payload).unwrap();
+    assert_eq!(png.width(), 192);
+
+    // A late subscriber sees the retained state and availability, and no event.
+    let late = Recorder::start(&broker, &format!("{base}/#"));
+    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 2);
+    assert!(retained.iter().all(|m| m.retain));
+    let mut topics: Vec<&str> = retained.iter().map(|m| m.topic.as_str()).collect();
+    topics.sort_unstable();
+    assert_eq!(
+        topics,
+        [format!("{base}/availability"), format!("{base}/state")]
+    );
+    drop((rec, late));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn events_survive_a_broker_outage_in_order() {
+    let mut broker = Broker::private();
+    let id = unique("door");
+    let base = format!("facegate-test/{id}");
+    let dir = device_dir(&broker, &id, &["frames/obama2.jpg"]);
+    let rec = Recorder::start(&broker, &format!("{base}/events"));
+    let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
+    device.enroll().unwrap();
+    let matcher = device.matcher().unwrap();
+    let mut link = device.connect(&matcher).unwrap();
+    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let photo = |name: &str| {
+        image::open(repo().join("config/demo").join(name))
+            .unwrap()
+            .to_rgb8()
+    };
+    let (obama, biden) = (photo("frames/obama2.jpg"), photo("enroll/biden.jpg"));
+    let frame = |seq: u64, image: &image::RgbImage| Frame {
+        seq,
+        time: SystemTime::now(),
+        origin: format!("frame-{seq}"),
+        image: image.clone(),
+    };
+    // Broker up: Obama arrives and is granted.
+    p.process(&frame(0, &obama), &mut link).unwrap();
+    p.process(&frame(1, &obama), &mut link).unwrap();
+    rec.wait_until(LIMIT, |got| got.len() >= 2);
+
+    // Broker gone: the door keeps deciding; events wait on disk.
+    broker.stop();
+    p.process(&frame(10, &biden), &mut link).unwrap();
+    p.process(&frame(20, &obama), &mut link).unwrap();
+    p.process(&frame(21, &obama), &mut link).unwrap();
+    let stats = p.finish(&mut link).unwrap();
+    assert!(
+        link.queued().unwrap() >= 3,
+        "events should be queued while the broker is away"
+    );
+
+    // Broker back: everything arrives, in order.
+    broker.start();
+    rec.wait_subscribed(2, LIMIT);
+    let left = link.close(Duration::from_secs(30)).unwrap();
+    assert_eq!(left, 0);
+    let got = rec.wait_until(LIMIT, |got| {
+        let mut seqs: Vec<u64> = got
+            .iter()
+            .map(|m| json(m)["seq"].as_u64().unwrap())
+            .collect();
+        seqs.dedup();
+        seqs.len() as u64 >= stats.events
+    });
+    let mut seqs: Vec<u64> = got
+        .iter()
+        .map(|m| json(m)["seq"].as_u64().unwrap())
+        .collect();
+    // At least once: a message in flight when the broker died may come twice, never out of order.
+    seqs.dedup();
+    let expected: Vec<u64> = (1..=stats.events).collect();
+    assert_eq!(seqs, expected);
+    std::fs::remove_dir_all(dir).unwrap();
+}
