@@ -3,6 +3,7 @@
 //! config's people; connects the MQTT link (with its on-disk queue); runs the pipeline over the
 //! configured source; drains and closes the link.
 
+use crate::command::{CommandKey, Gate};
 use crate::config::{self, Config, ConfigError};
 use crate::enroll::{PersonEnrollment, sync_config};
 use crate::gallery::{Gallery, GalleryError};
@@ -39,6 +40,9 @@ pub enum DeviceError {
     /// The pipeline.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// The command key.
+    #[error(transparent)]
+    CommandKey(crate::command::verify::KeyError),
     /// The state folder.
     #[error("storage.dir {path}: {source}")]
     Storage {
@@ -133,10 +137,18 @@ impl Device {
             credentials: cfg.mqtt.credentials.clone(),
             keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_seconds),
         };
+        let gate = match &cfg.commands {
+            Some(c) => Some(Gate::new(
+                CommandKey::load(&c.key_file).map_err(DeviceError::CommandKey)?,
+                c.max_age_seconds,
+            )),
+            None => None,
+        };
         let link = MqttLink::start(
             &settings,
             Topics::new(&cfg.mqtt.prefix, &cfg.device.id),
             outbox,
+            gate,
         );
         let state = DeviceState {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -168,11 +180,26 @@ impl Device {
         );
         let source = open(&self.cfg.source)?;
         let mut link = self.connect(&matcher)?;
-        let mut p = Pipeline::new(&self.models, &self.cfg, matcher);
+        let inbox = link.commands();
+        let (models, cfg, gallery) = (&self.models, &self.cfg, &mut self.gallery);
+        let mut p = Pipeline::new(models, cfg, matcher);
+        let mut between = |p: &mut Pipeline| {
+            for command in inbox.take() {
+                let response = crate::command::run(&command, models, cfg, gallery, p);
+                inbox.respond(&command, &response);
+            }
+            Ok(())
+        };
         let result = {
             let mut sinks: Vec<&mut dyn Sink> = vec![&mut link];
             sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
-            pipeline::run(&mut p, source.frames, source.live, &mut Fanout(sinks))
+            pipeline::run(
+                &mut p,
+                source.frames,
+                source.live,
+                &mut Fanout(sinks),
+                &mut between,
+            )
         };
         let undelivered = link.close(Duration::from_secs_f32(self.cfg.mqtt.drain_seconds))?;
         let stats = result?;

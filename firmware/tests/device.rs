@@ -164,7 +164,10 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
     let mut p = Pipeline::new(&m, &cfg, matcher);
     let source = open(&cfg.source).unwrap();
     let mut sink = Collect::default();
-    let stats = pipeline::run(&mut p, source.frames, source.live, &mut sink).unwrap();
+    let stats = pipeline::run(&mut p, source.frames, source.live, &mut sink, &mut |_| {
+        Ok(())
+    })
+    .unwrap();
     assert_eq!(
         stats.bad_frames, 1,
         "the corrupt frame is skipped, not fatal"

@@ -241,3 +241,104 @@ fn events_survive_a_broker_outage_in_order() {
     assert_eq!(seqs, expected);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn commands_need_a_valid_signature_and_their_refusal_is_published() {
+    let broker = Broker::shared();
+    let id = unique("door");
+    let base = format!("facegate-test/{id}");
+    let dir = device_dir(&broker, &id, &["frames/obama2.jpg"]);
+    let key = b"facegate-e2e-command-key-0123456789";
+    std::fs::write(dir.join("command.key"), key).unwrap();
+    let mut cfg_text = std::fs::read_to_string(dir.join("facegate.toml")).unwrap();
+    cfg_text.push_str("\n[commands]\nenabled = true\nkey_file = \"command.key\"\n");
+    std::fs::write(dir.join("facegate.toml"), cfg_text).unwrap();
+
+    let rec = Recorder::start(&broker, &format!("{base}/response/#"));
+    let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
+    device.enroll().unwrap();
+    let matcher = device.matcher().unwrap();
+    let link = device.connect(&matcher).unwrap();
+    let inbox = link.commands();
+    let start = std::time::Instant::now();
+    while !link.listening() {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the device never subscribed to its requests"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (caller, mut caller_conn) = facegate_e2e::connect(broker.options("caller"));
+    let mut send = |action: &str, payload: String| {
+        caller
+            .publish(
+                format!("{base}/request/{action}"),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload,
+            )
+            .unwrap();
+        facegate_e2e::wait_for(&mut caller_conn, LIMIT, |p| {
+            matches!(p, rumqttc::Packet::PubAck(_))
+        });
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    // Unsigned: refused, the refusal published with the caller's transaction.
+    let request = format!(r#"{{"transaction":"t-unsigned","issued_at":{now},"person":"obama"}}"#);
+    send(
+        "erase",
+        serde_json::json!({ "request": request }).to_string(),
+    );
+    let got = rec.wait_until(LIMIT, |got| !got.is_empty());
+    let refusal = json(&got[0]);
+    assert_eq!(got[0].topic, format!("{base}/response/erase"));
+    assert_eq!(refusal["transaction"], "t-unsigned");
+    assert_eq!(refusal["ok"], false);
+    assert!(
+        refusal["error"].as_str().unwrap().contains("unsigned"),
+        "{refusal}"
+    );
+    assert!(
+        inbox.take().is_empty(),
+        "a refused request must never reach the device"
+    );
+    assert_eq!(device.gallery.person_ids().unwrap(), ["obama"]);
+
+    // Signed with the device's key: runs between frames and answers.
+    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let topic = format!("{base}/request/erase");
+    let request = format!(r#"{{"transaction":"t-signed","issued_at":{now},"person":"obama"}}"#);
+    let hmac = facegate::command::CommandKey::from_bytes(key).sign(&topic, &request);
+    send(
+        "erase",
+        serde_json::json!({ "request": request, "hmac": hmac }).to_string(),
+    );
+    let start = std::time::Instant::now();
+    let mut commands = Vec::new();
+    while commands.is_empty() {
+        assert!(start.elapsed() < LIMIT, "the signed request never arrived");
+        commands = inbox.take();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for c in &commands {
+        let response =
+            facegate::command::run(c, &device.models, &device.cfg, &mut device.gallery, &mut p);
+        inbox.respond(c, &response);
+    }
+    let got = rec.wait_until(LIMIT, |got| got.len() >= 2);
+    let done = json(&got[1]);
+    assert_eq!(done["transaction"], "t-signed");
+    assert_eq!(done["ok"], true, "{done}");
+    assert!(device.gallery.person_ids().unwrap().is_empty());
+    assert!(
+        p.matcher().index().is_empty(),
+        "the matcher forgets the erased person at once"
+    );
+    drop(p);
+    link.close(Duration::from_secs(5)).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -81,6 +81,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let matching = check_matching(&mut r, &raw);
     let quality = check_quality(&mut r, &raw);
     let decision = check_decision(&mut r, &raw);
+    let commands = check_commands(&mut r, &raw, base);
     if let (true, Some(source)) = (r.issues.is_empty(), source) {
         return Ok(Config {
             device,
@@ -94,6 +95,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             quality,
             decision,
             privacy: raw.privacy.unwrap_or_default(),
+            commands,
         });
     }
     let mut issues = r.issues;
@@ -388,6 +390,37 @@ fn rule<T>(r: &mut Report, section: &Spanned<T>, bad: bool, field: &str, message
     if bad {
         r.at(section, field, message);
     }
+}
+
+fn check_commands(r: &mut Report, raw: &RawConfig, base: &Path) -> Option<super::Commands> {
+    let c = raw.commands.as_ref()?;
+    if !*c.enabled.get_ref() {
+        return None;
+    }
+    let Some(key) = &c.key_file else {
+        r.at(
+            &c.enabled,
+            "commands.key_file",
+            "enabled commands need a `key_file`",
+        );
+        return None;
+    };
+    let key_file = base.join(key.get_ref());
+    if let Err(e) = crate::command::CommandKey::load(&key_file) {
+        r.at(key, "commands.key_file", e.to_string());
+    }
+    let max_age_seconds = match &c.max_age_seconds {
+        Some(a) if !(1.0..=3600.0).contains(a.get_ref()) => {
+            r.at(a, "commands.max_age_seconds", "expected 1..=3600");
+            60.0
+        }
+        Some(a) => *a.get_ref(),
+        None => 60.0,
+    };
+    Some(super::Commands {
+        key_file,
+        max_age_seconds,
+    })
 }
 
 fn check_detection(r: &mut Report, raw: &RawConfig) -> super::Detection {

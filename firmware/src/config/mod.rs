@@ -40,6 +40,8 @@ pub struct Config {
     pub decision: crate::decide::DecideRules,
     /// What events may reveal.
     pub privacy: Privacy,
+    /// Commands over MQTT; `None` when disabled (the default).
+    pub commands: Option<Commands>,
 }
 
 /// Face detection settings (`[detection]`).
@@ -69,6 +71,15 @@ impl Detection {
             ..Default::default()
         }
     }
+}
+
+/// Commands over MQTT (`[commands]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commands {
+    /// The file holding the shared key requests are signed with.
+    pub key_file: PathBuf,
+    /// Requests issued longer ago (or further ahead) than this are refused.
+    pub max_age_seconds: f64,
 }
 
 /// Default state folder on a board.

@@ -22,6 +22,15 @@ pub(super) struct RawConfig {
     pub quality: Option<Spanned<crate::quality::QualityRules>>,
     pub decision: Option<Spanned<crate::decide::DecideRules>>,
     pub privacy: Option<super::Privacy>,
+    pub commands: Option<RawCommands>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCommands {
+    pub enabled: Spanned<bool>,
+    pub key_file: Option<Spanned<String>>,
+    pub max_age_seconds: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -137,6 +137,11 @@ impl<'a> Pipeline<'a> {
         &self.matcher
     }
 
+    /// Replaces the matcher (the gallery changed); open tracks keep their state.
+    pub fn set_matcher(&mut self, matcher: Matcher) {
+        self.matcher = matcher;
+    }
+
     /// Analyses one frame and publishes what it changed.
     pub fn process(&mut self, frame: &Frame, sink: &mut dyn Sink) -> Result<(), PipelineError> {
         let analysis = analyse(
@@ -289,20 +294,25 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-/// Runs `pipeline` on every frame of `source` until it ends. A `live` source (a camera) is read
-/// on its own thread through a newest-wins hand-off; a recorded one is processed frame by
+/// Runs `pipeline` on every frame of `source` until it ends, calling `between` before each
+/// frame (commands run there, never in the middle of a frame). A `live` source (a camera) is
+/// read on its own thread through a newest-wins hand-off; a recorded one is processed frame by
 /// frame. Undecodable frames are logged and skipped.
 pub fn run(
     pipeline: &mut Pipeline,
     source: Box<dyn FrameSource>,
     live: bool,
     sink: &mut dyn Sink,
+    between: &mut dyn FnMut(&mut Pipeline) -> Result<(), PipelineError>,
 ) -> Result<RunStats, PipelineError> {
     if !live {
         let mut source = source;
         loop {
             match source.next_frame() {
-                Ok(Some(frame)) => pipeline.process(&frame, sink)?,
+                Ok(Some(frame)) => {
+                    between(pipeline)?;
+                    pipeline.process(&frame, sink)?;
+                }
                 Ok(None) => break,
                 Err(e) if e.is_recoverable() => {
                     tracing::warn!("skipping a frame: {e}");
@@ -341,7 +351,7 @@ pub fn run(
     while let Some(item) = handoff.take() {
         match item {
             Ok(frame) => {
-                if let Err(e) = pipeline.process(&frame, sink) {
+                if let Err(e) = between(pipeline).and_then(|()| pipeline.process(&frame, sink)) {
                     result = Err(e);
                     break;
                 }

@@ -16,6 +16,7 @@ use super::event::Event;
 use super::outbox::{Outbox, OutboxError};
 use super::topics::Topics;
 use super::{PublishError, Sink};
+use crate::command::{Command, Gate};
 use rumqttc::{Client, Connection, LastWill, MqttOptions, Packet, QoS};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -46,6 +47,8 @@ struct Transient {
     retain: bool,
 }
 
+/// Most accepted commands waiting for the main loop; beyond, requests are refused as busy.
+const COMMAND_LIMIT: usize = 32;
 /// Most transient messages held while disconnected (newest kept).
 const TRANSIENT_LIMIT: usize = 8;
 /// How long the sender waits for one acknowledgement before sending again.
@@ -60,6 +63,9 @@ struct LinkState {
     stop_network: bool,
     transient: VecDeque<Transient>,
     state_payload: Vec<u8>,
+    commands: VecDeque<Command>,
+    listening: bool,
+    ever_connected: bool,
     last_error: Option<String>,
 }
 
@@ -122,7 +128,12 @@ fn lock_outbox(outbox: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
 impl MqttLink {
     /// Starts the link: connects in the background (the device runs whether or not the broker
     /// is there) and sends what `outbox` holds, then every new event, in order.
-    pub fn start(settings: &MqttSettings, topics: Topics, outbox: Outbox) -> Self {
+    pub fn start(
+        settings: &MqttSettings,
+        topics: Topics,
+        outbox: Outbox,
+        gate: Option<Gate>,
+    ) -> Self {
         let mut opts = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
         opts.set_keep_alive(settings.keep_alive);
         opts.set_clean_session(true);
@@ -143,7 +154,17 @@ impl MqttLink {
             let shared = Arc::clone(&shared);
             let topics = topics.clone();
             let where_ = format!("{}:{}", settings.host, settings.port);
-            std::thread::spawn(move || network_loop(connection, &shared, &topics, &where_))
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let mut net = Network {
+                    shared: &shared,
+                    topics: &topics,
+                    where_: &where_,
+                    client,
+                    gate,
+                };
+                net.run(connection);
+            })
         };
         let sender = {
             let shared = Arc::clone(&shared);
@@ -183,6 +204,19 @@ impl MqttLink {
         self.shared.changed.notify_all();
     }
 
+    /// The inbox of accepted commands, for the main loop.
+    pub fn commands(&self) -> CommandInbox {
+        CommandInbox {
+            shared: Arc::clone(&self.shared),
+            topics: self.topics.clone(),
+        }
+    }
+
+    /// Whether the device is subscribed to its request topics now.
+    pub fn listening(&self) -> bool {
+        self.shared.lock().listening
+    }
+
     /// Whether the broker is connected now.
     pub fn is_connected(&self) -> bool {
         self.shared.lock().connected
@@ -196,13 +230,16 @@ impl MqttLink {
     /// Stops the link: waits up to `drain` for queued events to reach the broker (what is
     /// left stays on disk for the next start), publishes `offline` and disconnects.
     pub fn close(mut self, drain: Duration) -> Result<usize, OutboxError> {
-        let start = Instant::now();
-        let deadline = start + drain;
+        let deadline = Instant::now() + drain;
         loop {
             let left = lock_outbox(&self.outbox).len()?;
-            let connected = self.shared.lock().connected;
-            // Without a broker, wait only briefly for one to come back.
-            let hopeless = !connected && start.elapsed() >= drain.min(Duration::from_secs(1));
+            let (connected, ever, failed) = {
+                let s = self.shared.lock();
+                (s.connected, s.ever_connected, s.last_error.is_some())
+            };
+            // A broker never reached in this run is not waited for (the events stay queued);
+            // one that went away may come back within the drain time.
+            let hopeless = !connected && !ever && failed;
             if left == 0 || Instant::now() >= deadline || hopeless {
                 break;
             }
@@ -249,6 +286,32 @@ impl MqttLink {
     }
 }
 
+/// Accepted commands waiting to run, and the way their responses leave.
+#[derive(Debug, Clone)]
+pub struct CommandInbox {
+    shared: Arc<Shared>,
+    topics: Topics,
+}
+
+impl CommandInbox {
+    /// Every command waiting, oldest first.
+    pub fn take(&self) -> Vec<Command> {
+        self.shared.lock().commands.drain(..).collect()
+    }
+
+    /// Publishes the response to `command`.
+    pub fn respond(&self, command: &Command, body: &serde_json::Value) {
+        let mut s = self.shared.lock();
+        s.transient.push_back(Transient {
+            topic: self.topics.response(&command.action),
+            payload: body.to_string().into_bytes(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        });
+        self.shared.changed.notify_all();
+    }
+}
+
 fn push_transient(s: &mut LinkState, t: Transient) {
     // A newer message on the same topic replaces an unsent older one.
     s.transient.retain(|old| old.topic != t.topic);
@@ -258,76 +321,144 @@ fn push_transient(s: &mut LinkState, t: Transient) {
     s.transient.push_back(t);
 }
 
-fn network_loop(mut connection: Connection, shared: &Shared, topics: &Topics, where_: &str) {
-    let mut backoff = Duration::from_secs(1);
-    // Blocking receive: rumqttc's poll must not be cancelled half-way (a timed-out poll can
-    // drop a connection being made). The loop ends when every client handle is gone.
-    while let Ok(event) = connection.recv() {
-        match event {
-            Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
-                let mut s = shared.lock();
-                s.connected = true;
-                s.session += 1;
-                s.last_error = None;
-                backoff = Duration::from_secs(1);
-                // Announce ourselves first, before any queued event.
-                s.transient.retain(|t| t.topic != topics.availability());
-                if !s.state_payload.is_empty() {
-                    let state = s.state_payload.clone();
-                    s.transient.retain(|t| t.topic != topics.state());
+struct Network<'a> {
+    shared: &'a Shared,
+    topics: &'a Topics,
+    where_: &'a str,
+    client: Client,
+    gate: Option<Gate>,
+}
+
+impl Network<'_> {
+    /// A request arrived: refused ones are answered now, accepted ones wait for the main loop.
+    fn request(&mut self, topic: &str, payload: &[u8]) {
+        let action = topic.rsplit('/').next().unwrap_or_default().to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let refusal = match &mut self.gate {
+            Some(gate) => gate.check(topic, payload, now),
+            None => return,
+        };
+        let mut s = self.shared.lock();
+        let refusal = match refusal {
+            Ok(command) if s.commands.len() < COMMAND_LIMIT => {
+                s.commands.push_back(command);
+                self.shared.changed.notify_all();
+                return;
+            }
+            Ok(command) => crate::command::Refusal {
+                transaction: Some(command.transaction),
+                reason: "busy: too many commands waiting".into(),
+            },
+            Err(r) => r,
+        };
+        tracing::warn!("refused a request on {topic}: {}", refusal.reason);
+        let body = serde_json::json!({
+            "transaction": refusal.transaction,
+            "ok": false,
+            "error": refusal.reason,
+        });
+        // Every refusal is answered (no replacing by topic), within a bound.
+        if s.transient.len() < TRANSIENT_LIMIT * 4 {
+            s.transient.push_back(Transient {
+                topic: self.topics.response(&action),
+                payload: body.to_string().into_bytes(),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+            });
+        }
+        self.shared.changed.notify_all();
+    }
+
+    fn run(&mut self, mut connection: Connection) {
+        let (shared, topics, where_) = (self.shared, self.topics, self.where_);
+        let mut backoff = Duration::from_secs(1);
+        // Blocking receive: rumqttc's poll must not be cancelled half-way (a timed-out poll can
+        // drop a connection being made). The loop ends when every client handle is gone.
+        while let Ok(event) = connection.recv() {
+            match event {
+                Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
+                    let mut s = shared.lock();
+                    s.connected = true;
+                    s.ever_connected = true;
+                    s.listening = false;
+                    s.session += 1;
+                    s.last_error = None;
+                    backoff = Duration::from_secs(1);
+                    // Announce ourselves first, before any queued event.
+                    s.transient.retain(|t| t.topic != topics.availability());
+                    if !s.state_payload.is_empty() {
+                        let state = s.state_payload.clone();
+                        s.transient.retain(|t| t.topic != topics.state());
+                        s.transient.push_front(Transient {
+                            topic: topics.state(),
+                            payload: state,
+                            qos: QoS::AtLeastOnce,
+                            retain: true,
+                        });
+                    }
                     s.transient.push_front(Transient {
-                        topic: topics.state(),
-                        payload: state,
+                        topic: topics.availability(),
+                        payload: b"online".to_vec(),
                         qos: QoS::AtLeastOnce,
                         retain: true,
                     });
-                }
-                s.transient.push_front(Transient {
-                    topic: topics.availability(),
-                    payload: b"online".to_vec(),
-                    qos: QoS::AtLeastOnce,
-                    retain: true,
-                });
-                tracing::info!("MQTT connected to {where_}");
-                shared.changed.notify_all();
-            }
-            Ok(rumqttc::Event::Incoming(Packet::PubAck(_))) => {
-                let mut s = shared.lock();
-                s.acks += 1;
-                shared.changed.notify_all();
-            }
-            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
-                let mut s = shared.lock();
-                s.connected = false;
-                s.session += 1;
-                shared.changed.notify_all();
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                {
-                    let mut s = shared.lock();
-                    if s.stop_network {
-                        return;
+                    if self.gate.is_some() {
+                        let _ = self
+                            .client
+                            .try_subscribe(topics.requests(), QoS::AtLeastOnce);
                     }
-                    if s.connected || s.last_error.is_none() {
-                        tracing::warn!(
-                            "MQTT broker {where_}: {e}; events are queued on disk, retrying"
-                        );
-                    }
-                    s.connected = false;
-                    s.session += 1;
-                    s.last_error = Some(e.to_string());
+                    tracing::info!("MQTT connected to {where_}");
                     shared.changed.notify_all();
                 }
-                let until = Instant::now() + backoff;
-                if shared
-                    .wait_until(Some(until), |s| s.stop_network)
-                    .stop_network
-                {
+                Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
+                    if p.topic.starts_with(&topics.requests_prefix()) {
+                        self.request(&p.topic, &p.payload);
+                    }
+                }
+                Ok(rumqttc::Event::Incoming(Packet::SubAck(_))) => {
+                    shared.lock().listening = true;
+                    shared.changed.notify_all();
+                }
+                Ok(rumqttc::Event::Incoming(Packet::PubAck(_))) => {
+                    let mut s = shared.lock();
+                    s.acks += 1;
+                    shared.changed.notify_all();
+                }
+                Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                    let mut s = shared.lock();
+                    s.connected = false;
+                    s.session += 1;
+                    shared.changed.notify_all();
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                Ok(_) => {}
+                Err(e) => {
+                    {
+                        let mut s = shared.lock();
+                        if s.stop_network {
+                            return;
+                        }
+                        if s.connected || s.last_error.is_none() {
+                            tracing::warn!(
+                                "MQTT broker {where_}: {e}; events are queued on disk, retrying"
+                            );
+                        }
+                        s.connected = false;
+                        s.session += 1;
+                        s.last_error = Some(e.to_string());
+                        shared.changed.notify_all();
+                    }
+                    let until = Instant::now() + backoff;
+                    if shared
+                        .wait_until(Some(until), |s| s.stop_network)
+                        .stop_network
+                    {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
             }
         }
     }

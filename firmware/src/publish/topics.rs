@@ -34,6 +34,21 @@ impl Topics {
         format!("{}/events", self.base)
     }
 
+    /// Requests to the device: `<base>/request/<action>` (the subscription filter).
+    pub fn requests(&self) -> String {
+        format!("{}/request/+", self.base)
+    }
+
+    /// What every request topic starts with.
+    pub fn requests_prefix(&self) -> String {
+        format!("{}/request/", self.base)
+    }
+
+    /// Where the response to `action` goes.
+    pub fn response(&self, action: &str) -> String {
+        format!("{}/response/{action}", self.base)
+    }
+
     /// The heat map PNG of the last event.
     pub fn heatmap(&self) -> String {
         format!("{}/image/heatmap", self.base)

@@ -1,0 +1,256 @@
+//! The gate every request passes before it may touch the device: signature, age, replay.
+
+use super::Command;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// The shared secret requests are signed with (at least 16 bytes, from a file).
+#[derive(Clone)]
+pub struct CommandKey(Vec<u8>);
+
+impl std::fmt::Debug for CommandKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommandKey(..)")
+    }
+}
+
+/// Why a key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Unreadable.
+    #[error("command key {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Too short to be a secret.
+    #[error("command key {path}: {len} bytes; expected at least 16")]
+    Short {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+    },
+}
+
+impl CommandKey {
+    /// Reads the key from `path` (its bytes as they are; a trailing newline is ignored).
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let mut bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            bytes.pop();
+        }
+        if bytes.len() < 16 {
+            return Err(KeyError::Short {
+                path: path.to_owned(),
+                len: bytes.len(),
+            });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// A key from bytes (tests, tools).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+
+    /// The hex HMAC-SHA256 of `topic` + "\n" + `request`: what a caller puts in `hmac`.
+    pub fn sign(&self, topic: &str, request: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(topic.as_bytes());
+        mac.update(b"\n");
+        mac.update(request.as_bytes());
+        facegate_contract::fsutil::hex(&mac.finalize().into_bytes())
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length.
+        match Hmac::<Sha256>::new_from_slice(&self.0) {
+            Ok(m) => m,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        }
+    }
+
+    fn verify(&self, topic: &str, request: &str, hmac_hex: &str) -> bool {
+        let Some(tag) = unhex(hmac_hex) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(topic.as_bytes());
+        mac.update(b"\n");
+        mac.update(request.as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Why a request was refused (published on the response topic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The caller's transaction id, when it could be read.
+    pub transaction: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A request that passed.
+pub type Verified = Command;
+
+/// Checks requests: signature, freshness, replay. One per device.
+#[derive(Debug)]
+pub struct Gate {
+    key: CommandKey,
+    max_age_seconds: f64,
+    seen: VecDeque<(String, f64)>,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    request: String,
+    hmac: Option<String>,
+}
+
+impl Gate {
+    /// A gate for `key`, accepting requests issued within `max_age_seconds` of now.
+    pub fn new(key: CommandKey, max_age_seconds: f64) -> Self {
+        Self {
+            key,
+            max_age_seconds,
+            seen: VecDeque::new(),
+        }
+    }
+
+    /// Checks a request that arrived on `topic` (`.../request/<action>`) at unix time `now`.
+    pub fn check(&mut self, topic: &str, payload: &[u8], now: f64) -> Result<Verified, Refusal> {
+        let refuse = |transaction: Option<String>, reason: &str| Refusal {
+            transaction,
+            reason: reason.to_owned(),
+        };
+        let action = topic.rsplit('/').next().unwrap_or_default().to_owned();
+        let envelope: Envelope = serde_json::from_slice(payload).map_err(|e| {
+            refuse(
+                None,
+                &format!("not a request envelope {{\"request\": \"...\", \"hmac\": \"...\"}}: {e}"),
+            )
+        })?;
+        let request: serde_json::Value = serde_json::from_str(&envelope.request)
+            .map_err(|e| refuse(None, &format!("request is not JSON: {e}")))?;
+        let transaction = request
+            .get("transaction")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned);
+        let Some(hmac) = envelope.hmac else {
+            return Err(refuse(transaction, "unsigned request: an hmac is required"));
+        };
+        if !self.key.verify(topic, &envelope.request, &hmac) {
+            return Err(refuse(transaction, "bad signature"));
+        }
+        let Some(transaction) = transaction else {
+            return Err(refuse(None, "request lacks a string `transaction`"));
+        };
+        let Some(issued) = request.get("issued_at").and_then(|t| t.as_f64()) else {
+            return Err(refuse(
+                Some(transaction),
+                "request lacks `issued_at` (unix seconds)",
+            ));
+        };
+        if (now - issued).abs() > self.max_age_seconds {
+            return Err(refuse(
+                Some(transaction),
+                &format!(
+                    "stale or future request: issued {:.0} s from the device's clock (limit {} s)",
+                    now - issued,
+                    self.max_age_seconds
+                ),
+            ));
+        }
+        self.seen
+            .retain(|(_, at)| now - at <= 2.0 * self.max_age_seconds);
+        if self.seen.iter().any(|(t, _)| *t == transaction) {
+            return Err(refuse(Some(transaction), "replayed transaction"));
+        }
+        self.seen.push_back((transaction.clone(), now));
+        Ok(Command {
+            transaction,
+            action,
+            request,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn envelope(key: &CommandKey, topic: &str, request: &str) -> Vec<u8> {
+        serde_json::json!({ "request": request, "hmac": key.sign(topic, request) })
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn signed_fresh_requests_pass_once_and_everything_else_is_refused() {
+        let key = CommandKey::from_bytes(b"0123456789abcdef-door");
+        let mut gate = Gate::new(key.clone(), 60.0);
+        let topic = "facegate/door/request/list";
+        let req = r#"{"transaction":"t1","issued_at":1000}"#;
+        let ok = gate
+            .check(topic, &envelope(&key, topic, req), 1010.0)
+            .unwrap();
+        assert_eq!(
+            (ok.transaction.as_str(), ok.action.as_str()),
+            ("t1", "list")
+        );
+        let again = gate
+            .check(topic, &envelope(&key, topic, req), 1011.0)
+            .unwrap_err();
+        assert_eq!(again.reason, "replayed transaction");
+
+        let unsigned = serde_json::json!({ "request": r#"{"transaction":"t2","issued_at":1000}"# });
+        let r = gate
+            .check(topic, unsigned.to_string().as_bytes(), 1000.0)
+            .unwrap_err();
+        assert_eq!(r.transaction.as_deref(), Some("t2"));
+        assert!(r.reason.contains("unsigned"));
+
+        let other = CommandKey::from_bytes(b"not-the-door-key-at-all");
+        let req3 = r#"{"transaction":"t3","issued_at":1000}"#;
+        let r = gate
+            .check(topic, &envelope(&other, topic, req3), 1000.0)
+            .unwrap_err();
+        assert_eq!(r.reason, "bad signature");
+        // Signed for another action: the topic is part of what is signed.
+        let r = gate
+            .check(
+                "facegate/door/request/erase",
+                &envelope(&key, topic, req3),
+                1000.0,
+            )
+            .unwrap_err();
+        assert_eq!(r.reason, "bad signature");
+
+        let old = r#"{"transaction":"t4","issued_at":100}"#;
+        let r = gate
+            .check(topic, &envelope(&key, topic, old), 1000.0)
+            .unwrap_err();
+        assert!(r.reason.contains("stale"), "{}", r.reason);
+        assert!(gate.check(topic, b"garbage", 1000.0).is_err());
+    }
+}
