@@ -136,6 +136,10 @@ impl Device {
             client_id: cfg.mqtt.client_id.clone(),
             credentials: cfg.mqtt.credentials.clone(),
             keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_seconds),
+            discovery: cfg
+                .home_assistant
+                .discovery
+                .then(|| (cfg.home_assistant.prefix.clone(), cfg.device.name.clone())),
         };
         let gate = match &cfg.commands {
             Some(c) => Some(Gate::new(

@@ -24,6 +24,7 @@ pub struct Broker {
     pub port: u16,
     child: Option<Child>,
     dir: Option<PathBuf>,
+    persistent: bool,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -63,6 +64,7 @@ impl Broker {
                     port,
                     child: None,
                     dir: None,
+                    persistent: false,
                 }
             }
             Err(_) => Self::private(),
@@ -82,7 +84,18 @@ impl Broker {
             port,
             child: None,
             dir: Some(dir),
+            persistent: false,
         };
+        broker.start();
+        broker
+    }
+
+    /// A broker of this test's own that keeps sessions and queued messages across a restart
+    /// (Mosquitto persistence), so a subscriber with a persistent session misses nothing.
+    pub fn private_persistent() -> Self {
+        let mut broker = Self::private();
+        broker.stop();
+        broker.persistent = true;
         broker.start();
         broker
     }
@@ -94,8 +107,16 @@ impl Broker {
             .as_deref()
             .expect("the shared broker is not ours to start");
         let conf = dir.join("mosquitto.conf");
+        let persistence = if self.persistent {
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                dir.display()
+            )
+        } else {
+            "persistence false\n".to_owned()
+        };
         let text = format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n",
+            "listener {} 127.0.0.1\nallow_anonymous true\n{persistence}log_dest none\n",
             self.port
         );
         std::fs::write(&conf, text).expect("cannot write broker config");
@@ -116,7 +137,16 @@ impl Broker {
     /// Stops a private broker (for outage tests); the port stays reserved for [`Broker::start`].
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // A persistent broker is stopped with SIGTERM so it saves its sessions first.
+            let terminated = self.persistent
+                && Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status()
+                    .is_ok_and(|s| s.success());
+            if !terminated {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
     }
@@ -220,9 +250,21 @@ pub struct Recorder {
 impl Recorder {
     /// Starts recording `filter` on `broker`; returns once the first subscription is acknowledged.
     pub fn start(broker: &Broker, filter: &str) -> Self {
+        Self::with_options(broker.options("recorder"), filter)
+    }
+
+    /// Like [`Recorder::start`], with a persistent session: the broker keeps the subscription
+    /// and queues QoS 1 messages while the recorder is away.
+    pub fn persistent(broker: &Broker, filter: &str) -> Self {
+        let mut opts = broker.options("recorder");
+        opts.set_clean_session(false);
+        Self::with_options(opts, filter)
+    }
+
+    fn with_options(opts: MqttOptions, filter: &str) -> Self {
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let subscribed = std::sync::Arc::new(AtomicU32::new(0));
-        let (client, mut conn) = Client::new(broker.options("recorder"), 64);
+        let (client, mut conn) = Client::new(opts, 64);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thread = {
             let stop = std::sync::Arc::clone(&stop);

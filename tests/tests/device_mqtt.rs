@@ -73,6 +73,7 @@ fn events_heat_maps_and_state_reach_the_broker() {
         &["frames/obama2.jpg", "frames/obama2.jpg", "enroll/biden.jpg"],
     );
     let rec = Recorder::start(&broker, &format!("{base}/#"));
+    let ha = Recorder::start(&broker, &format!("homeassistant/device/{id}/config"));
     let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
     let enrolled = device.enroll().unwrap();
     assert_eq!(enrolled[0].photos[0].verdict, "accepted");
@@ -164,6 +165,13 @@ fn events_heat_maps_and_state_reach_the_broker() {
     let png = image::load_from_memory(&heat[0].payload).unwrap();
     assert_eq!(png.width(), 192);
 
+    // Home Assistant discovery: one device message, bound to the availability topic.
+    let discovery = ha.wait_until(LIMIT, |got| !got.is_empty());
+    let d = json(&discovery[0]);
+    assert_eq!(d["availability_topic"], format!("{base}/availability"));
+    assert_eq!(d["cmps"][format!("{id}_face")]["state_topic"], events_topic);
+    assert_eq!(d["cmps"][format!("{id}_heatmap")]["p"], "image");
+
     // A late subscriber sees the retained state and availability, and no event.
     let late = Recorder::start(&broker, &format!("{base}/#"));
     let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 2);
@@ -174,17 +182,17 @@ fn events_heat_maps_and_state_reach_the_broker() {
         topics,
         [format!("{base}/availability"), format!("{base}/state")]
     );
-    drop((rec, late));
+    drop((rec, late, ha));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn events_survive_a_broker_outage_in_order() {
-    let mut broker = Broker::private();
+    let mut broker = Broker::private_persistent();
     let id = unique("door");
     let base = format!("facegate-test/{id}");
     let dir = device_dir(&broker, &id, &["frames/obama2.jpg"]);
-    let rec = Recorder::start(&broker, &format!("{base}/events"));
+    let rec = Recorder::persistent(&broker, &format!("{base}/events"));
     let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
     device.enroll().unwrap();
     let matcher = device.matcher().unwrap();

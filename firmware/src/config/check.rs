@@ -82,6 +82,21 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let quality = check_quality(&mut r, &raw);
     let decision = check_decision(&mut r, &raw);
     let commands = check_commands(&mut r, &raw, base);
+    let home_assistant = raw
+        .home_assistant
+        .as_ref()
+        .map_or_else(Default::default, |h| {
+            let v = h.get_ref();
+            let bad = v.prefix.is_empty() || v.prefix.contains(['+', '#']);
+            rule(
+                &mut r,
+                h,
+                bad,
+                "home_assistant.prefix",
+                "expected a topic prefix without + or #",
+            );
+            v.clone()
+        });
     if let (true, Some(source)) = (r.issues.is_empty(), source) {
         return Ok(Config {
             device,
@@ -96,6 +111,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             decision,
             privacy: raw.privacy.unwrap_or_default(),
             commands,
+            home_assistant,
         });
     }
     let mut issues = r.issues;

@@ -40,6 +40,8 @@ pub struct Config {
     pub decision: crate::decide::DecideRules,
     /// What events may reveal.
     pub privacy: Privacy,
+    /// Home Assistant discovery.
+    pub home_assistant: HomeAssistant,
     /// Commands over MQTT; `None` when disabled (the default).
     pub commands: Option<Commands>,
 }
@@ -80,6 +82,25 @@ pub struct Commands {
     pub key_file: PathBuf,
     /// Requests issued longer ago (or further ahead) than this are refused.
     pub max_age_seconds: f64,
+}
+
+/// Home Assistant integration (`[home_assistant]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HomeAssistant {
+    /// Publish the retained discovery message.
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix.
+    pub prefix: String,
+}
+
+impl Default for HomeAssistant {
+    fn default() -> Self {
+        Self {
+            discovery: true,
+            prefix: "homeassistant".into(),
+        }
+    }
 }
 
 /// Default state folder on a board.

@@ -23,6 +23,7 @@ pub(super) struct RawConfig {
     pub decision: Option<Spanned<crate::decide::DecideRules>>,
     pub privacy: Option<super::Privacy>,
     pub commands: Option<RawCommands>,
+    pub home_assistant: Option<Spanned<super::HomeAssistant>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@
 //! event with its heat map: the console sink prints JSON lines (the demo, `--print`); a folder
 //! sink keeps the heat maps as files.
 
+pub mod discovery;
 pub mod event;
 pub mod heatmap;
 pub mod mqtt;

@@ -36,6 +36,8 @@ pub struct MqttSettings {
     pub credentials: Option<(String, String)>,
     /// Keep-alive interval.
     pub keep_alive: Duration,
+    /// Home Assistant discovery: the discovery prefix and the device's display name.
+    pub discovery: Option<(String, String)>,
 }
 
 /// A message that is not queued on disk.
@@ -155,6 +157,21 @@ impl MqttLink {
             let topics = topics.clone();
             let where_ = format!("{}:{}", settings.host, settings.port);
             let client = client.clone();
+            let discovery = settings.discovery.as_ref().map(|(prefix, name)| {
+                let device = topics
+                    .base()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                (
+                    super::discovery::topic(prefix, &device),
+                    super::discovery::status_topic(prefix),
+                    super::discovery::payload(&topics, &device, name)
+                        .to_string()
+                        .into_bytes(),
+                )
+            });
             std::thread::spawn(move || {
                 let mut net = Network {
                     shared: &shared,
@@ -162,6 +179,7 @@ impl MqttLink {
                     where_: &where_,
                     client,
                     gate,
+                    discovery,
                 };
                 net.run(connection);
             })
@@ -327,9 +345,26 @@ struct Network<'a> {
     where_: &'a str,
     client: Client,
     gate: Option<Gate>,
+    /// Discovery topic, Home Assistant's status topic, and the payload.
+    discovery: Option<(String, String, Vec<u8>)>,
 }
 
 impl Network<'_> {
+    /// Queues the retained discovery message (on connect, and when Home Assistant restarts).
+    fn announce(&self, s: &mut LinkState) {
+        if let Some((topic, _, payload)) = &self.discovery {
+            push_transient(
+                s,
+                Transient {
+                    topic: topic.clone(),
+                    payload: payload.clone(),
+                    qos: QoS::AtLeastOnce,
+                    retain: true,
+                },
+            );
+        }
+    }
+
     /// A request arrived: refused ones are answered now, accepted ones wait for the main loop.
     fn request(&mut self, topic: &str, payload: &[u8]) {
         let action = topic.rsplit('/').next().unwrap_or_default().to_owned();
@@ -404,17 +439,29 @@ impl Network<'_> {
                         qos: QoS::AtLeastOnce,
                         retain: true,
                     });
+                    self.announce(&mut s);
+                    // Requests first: the first SUBACK then means "listening".
                     if self.gate.is_some() {
                         let _ = self
                             .client
                             .try_subscribe(topics.requests(), QoS::AtLeastOnce);
                     }
+                    if let Some((_, status, _)) = &self.discovery {
+                        let _ = self.client.try_subscribe(status, QoS::AtLeastOnce);
+                    }
                     tracing::info!("MQTT connected to {where_}");
                     shared.changed.notify_all();
                 }
                 Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
+                    let ha_restarted = self.discovery.as_ref().is_some_and(|(_, status, _)| {
+                        p.topic == *status && &p.payload[..] == b"online"
+                    });
                     if p.topic.starts_with(&topics.requests_prefix()) {
                         self.request(&p.topic, &p.payload);
+                    } else if ha_restarted {
+                        let mut s = shared.lock();
+                        self.announce(&mut s);
+                        shared.changed.notify_all();
                     }
                 }
                 Ok(rumqttc::Event::Incoming(Packet::SubAck(_))) => {

@@ -1,0 +1,60 @@
+//! Home Assistant MQTT discovery: one retained device-based message
+//! (`<discovery prefix>/device/<device id>/config`, Home Assistant 2024.11+) declaring the
+//! face event, the heat map image and the enrolled-people sensor, all bound to the device's
+//! availability topic. Re-sent when Home Assistant announces itself (`<prefix>/status` =
+//! `online`). Nothing declared here can open a door.
+
+use super::topics::Topics;
+use serde_json::{Value, json};
+
+/// The discovery topic for `device`.
+pub fn topic(discovery_prefix: &str, device: &str) -> String {
+    format!("{discovery_prefix}/device/{device}/config")
+}
+
+/// Where Home Assistant announces that it (re)started.
+pub fn status_topic(discovery_prefix: &str) -> String {
+    format!("{discovery_prefix}/status")
+}
+
+/// The discovery payload for `device` (`name` shown in Home Assistant).
+pub fn payload(topics: &Topics, device: &str, name: &str) -> Value {
+    let version = env!("CARGO_PKG_VERSION");
+    json!({
+        "dev": {
+            "ids": [format!("facegate_{device}")],
+            "name": name,
+            "mf": "facegate",
+            "mdl": "facegate door",
+            "sw": version,
+        },
+        "o": { "name": "facegate", "sw": version },
+        "availability_topic": topics.availability(),
+        "qos": 1,
+        "cmps": {
+            format!("{device}_face"): {
+                "p": "event",
+                "name": "Face",
+                "unique_id": format!("facegate_{device}_face"),
+                "state_topic": topics.events(),
+                "event_types": ["match", "uncertain", "unknown", "low_quality", "no_face"],
+                "value_template":
+                    "{{ {'event_type': value_json.result, 'person': (value_json.person.id if value_json.person is defined else none), 'score': (value_json.scores.score if value_json.scores is defined else none)} | tojson }}",
+            },
+            format!("{device}_heatmap"): {
+                "p": "image",
+                "name": "Explanation",
+                "unique_id": format!("facegate_{device}_heatmap"),
+                "image_topic": topics.heatmap(),
+                "content_type": "image/png",
+            },
+            format!("{device}_people"): {
+                "p": "sensor",
+                "name": "Enrolled people",
+                "unique_id": format!("facegate_{device}_people"),
+                "state_topic": topics.state(),
+                "value_template": "{{ value_json.people }}",
+            },
+        },
+    })
+}
