@@ -50,7 +50,7 @@ fn one_upright_face_per_portrait() {
     for name in [
         "config/demo/enroll/obama.jpg",
         "config/demo/enroll/biden.jpg",
-        "config/demo/frames/obama2.jpg",
+        "config/demo/originals/obama2.jpg",
     ] {
         let faces = detector.detect(&photo(name)).unwrap();
         let confident: Vec<_> = faces.iter().filter(|f| f.score > 0.95).collect();

@@ -139,7 +139,7 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
     // The enrolled photo itself, three times (one visit), a corrupt frame, then a stranger.
     for (i, name) in ["a", "b", "c"].iter().enumerate() {
         std::fs::copy(
-            demo.join("frames/obama2.jpg"),
+            demo.join("originals/obama2.jpg"),
             dir.join(format!("frames/{i:02}{name}.jpg")),
         )
         .unwrap();
@@ -160,7 +160,7 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
         dir.join("frames/20-stranger.jpg"),
     )
     .unwrap();
-    let (cfg, m, matcher) = obama_enrolled_from(&dir, "frames/obama2.jpg");
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "originals/obama2.jpg");
     let mut p = Pipeline::new(&m, &cfg, matcher);
     let source = open(&cfg.source).unwrap();
     let mut sink = Collect::default();

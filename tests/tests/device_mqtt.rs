@@ -44,7 +44,7 @@ drain_seconds = 15
 [[people]]
 id = "obama"
 name = "Barack Obama"
-photos = ["{demo}/frames/obama2.jpg"]
+photos = ["{demo}/originals/obama2.jpg"]
 "#,
         host = broker.host,
         port = broker.port,
@@ -70,7 +70,11 @@ fn events_heat_maps_and_state_reach_the_broker() {
     let dir = device_dir(
         &broker,
         &id,
-        &["frames/obama2.jpg", "frames/obama2.jpg", "enroll/biden.jpg"],
+        &[
+            "originals/obama2.jpg",
+            "originals/obama2.jpg",
+            "enroll/biden.jpg",
+        ],
     );
     let rec = Recorder::start(&broker, &format!("{base}/#"));
     let ha = Recorder::start(&broker, &format!("homeassistant/device/{id}/config"));
@@ -191,7 +195,7 @@ fn events_survive_a_broker_outage_in_order() {
     let mut broker = Broker::private_persistent();
     let id = unique("door");
     let base = format!("facegate-test/{id}");
-    let dir = device_dir(&broker, &id, &["frames/obama2.jpg"]);
+    let dir = device_dir(&broker, &id, &["originals/obama2.jpg"]);
     let rec = Recorder::persistent(&broker, &format!("{base}/events"));
     let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
     device.enroll().unwrap();
@@ -203,7 +207,7 @@ fn events_survive_a_broker_outage_in_order() {
             .unwrap()
             .to_rgb8()
     };
-    let (obama, biden) = (photo("frames/obama2.jpg"), photo("enroll/biden.jpg"));
+    let (obama, biden) = (photo("originals/obama2.jpg"), photo("enroll/biden.jpg"));
     let frame = |seq: u64, image: &image::RgbImage| Frame {
         seq,
         time: SystemTime::now(),
@@ -255,7 +259,7 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     let broker = Broker::shared();
     let id = unique("door");
     let base = format!("facegate-test/{id}");
-    let dir = device_dir(&broker, &id, &["frames/obama2.jpg"]);
+    let dir = device_dir(&broker, &id, &["originals/obama2.jpg"]);
     let key = b"facegate-e2e-command-key-0123456789";
     std::fs::write(dir.join("command.key"), key).unwrap();
     let mut cfg_text = std::fs::read_to_string(dir.join("facegate.toml")).unwrap();
