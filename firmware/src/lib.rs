@@ -7,6 +7,7 @@
 //! the model files once.
 
 pub mod align;
+pub mod bench;
 pub mod command;
 pub mod config;
 pub mod decide;

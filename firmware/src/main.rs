@@ -39,6 +39,27 @@ enum Command {
         /// The config file (TOML).
         config: PathBuf,
     },
+    /// Measure the device's targets: embedding latency (against ONNX Runtime with --python),
+    /// 1:N search, frame-to-event latency, memory over many frames; prints a table.
+    Bench {
+        /// The config file (TOML): its model and settings are measured.
+        config: PathBuf,
+        /// A photo with one face.
+        #[arg(long, default_value = "config/demo/enroll/obama.jpg")]
+        photo: PathBuf,
+        /// Embedding runs for the latency row.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Templates in the 1:N index.
+        #[arg(long, default_value_t = 100_000)]
+        templates: usize,
+        /// Frames for the memory row (the target is stated for 10,000).
+        #[arg(long, default_value_t = 300)]
+        frames: usize,
+        /// A Python with numpy and onnxruntime for the reference row.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Look at or change the gallery.
     Gallery {
         #[command(subcommand)]
@@ -95,6 +116,23 @@ fn main() -> ExitCode {
         Command::Run { config, heatmaps } => run(&config, heatmaps.as_deref()),
         Command::Enroll { config } => enroll(&config),
         Command::Gallery { action } => gallery(action),
+        Command::Bench {
+            config,
+            photo,
+            runs,
+            templates,
+            frames,
+            python,
+        } => bench(
+            &config,
+            facegate::bench::BenchOptions {
+                photo,
+                runs,
+                templates,
+                frames,
+                python,
+            },
+        ),
         Command::Explain { config, photo, out } => explain(&config, &photo, &out),
     };
     match result {
@@ -179,6 +217,18 @@ fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
         s.events,
         s.grants
     );
+    Ok(())
+}
+
+fn bench(config: &Path, opts: facegate::bench::BenchOptions) -> Res<()> {
+    let mut device = Device::open(config)?;
+    device.enroll()?;
+    let rows = facegate::bench::run(&mut device, &opts)?;
+    println!("| measurement | value | target |");
+    println!("|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} |", r.what, r.value, r.target);
+    }
     Ok(())
 }
 

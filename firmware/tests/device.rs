@@ -262,3 +262,31 @@ fn explain_names_the_candidate_and_draws_the_heat_map() {
     assert!(err.to_string().contains("bad.jpg"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn bench_measures_every_target() {
+    let dir = scratch("bench");
+    write_config(
+        &dir,
+        "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\nphotos = [\"DEMO/enroll/obama.jpg\"]\n",
+        2,
+    );
+    let mut device = facegate::device::Device::open(&dir.join("facegate.toml")).unwrap();
+    device.enroll().unwrap();
+    let opts = facegate::bench::BenchOptions {
+        photo: repo().join("config/demo/enroll/obama.jpg"),
+        runs: 3,
+        templates: 1000,
+        frames: 2,
+        python: None,
+    };
+    let rows = facegate::bench::run(&mut device, &opts).unwrap();
+    let what: Vec<&str> = rows.iter().map(|r| r.what.as_str()).collect();
+    assert_eq!(rows.len(), 4, "{what:?}");
+    assert!(
+        what[1].starts_with("1:N search over 1000 templates"),
+        "{what:?}"
+    );
+    assert!(rows.iter().all(|r| !r.value.contains("NaN")));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,240 @@
+//! `facegate bench`: the device's speed and memory targets, measured and printed as a table.
+//!
+//! - embedding latency per face (tract) against ONNX Runtime on the same ONNX file, in the same
+//!   run (`--python` runs `firmware/reference/ort_embed.py`), with the ratio: target within 1.2x;
+//! - 1:N search over `--templates` random templates on one core (the matcher's whole `find`:
+//!   occlusion rule, search, explanation): target under 5 ms at 100,000;
+//! - a face in view to its event (detect .. publish, one demo frame): target under 300 ms;
+//! - resident memory before and after `--frames` frames: target flat.
+
+use crate::device::Device;
+use crate::gallery::Template;
+use crate::matching::{Enrolled, Index, Matcher};
+use crate::pipeline::Pipeline;
+use crate::publish::event::Event;
+use crate::publish::{PublishError, Sink};
+use crate::source::Frame;
+use crate::source::files::read_image;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// A photo with one face (the frame for the latency and memory rows).
+    pub photo: PathBuf,
+    /// Embedding runs.
+    pub runs: usize,
+    /// Templates in the 1:N index.
+    pub templates: usize,
+    /// Frames for the memory row.
+    pub frames: usize,
+    /// A Python with onnxruntime, for the reference row.
+    pub python: Option<PathBuf>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What was measured.
+    pub what: String,
+    /// The measurement.
+    pub value: String,
+    /// The target and whether it is met.
+    pub target: String,
+}
+
+struct Discard;
+
+impl Sink for Discard {
+    fn publish(&mut self, _: &Event, _: Option<&[u8]>) -> Result<(), PublishError> {
+        Ok(())
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+/// Runs every measurement on `device`; errors are reported as text (a bench is a tool).
+pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let image = read_image(&opts.photo).map_err(|e| e.to_string())?;
+    let faces = device
+        .models
+        .detector
+        .detect(&image)
+        .map_err(|e| e.to_string())?;
+    let face = faces
+        .first()
+        .ok_or_else(|| format!("{}: no face", opts.photo.display()))?;
+    let aligned = device
+        .models
+        .aligner
+        .align(&image, &face.landmarks)
+        .map_err(|e| e.to_string())?;
+    let embedder = &device.models.embedder;
+    for _ in 0..10 {
+        embedder.embed(&aligned.input).map_err(|e| e.to_string())?;
+    }
+    let times: Vec<f64> = (0..opts.runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            let _ = embedder.embed(&aligned.input);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let tract_ms = median(times);
+    rows.push(Row {
+        what: format!("embed one face ({}, 1 thread)", embedder.runtime()),
+        value: format!("{tract_ms:.2} ms"),
+        target: String::new(),
+    });
+    if let Some(python) = &opts.python {
+        let model = device.models.card.model_path(&device.models.card_path);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/ort_embed.py");
+        let out = std::process::Command::new(python)
+            .arg(&script)
+            .arg(&model)
+            .args(["--size", &device.models.card.input.width.to_string()])
+            .args(["--runs", &opts.runs.to_string()])
+            .output()
+            .map_err(|e| format!("{}: {e}", python.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} {}: {}",
+                python.display(),
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let line: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("reference output: {e}"))?;
+        let ort_ms = line["median_ms"].as_f64().unwrap_or(f64::NAN);
+        let ratio = tract_ms / ort_ms;
+        rows.push(Row {
+            what: "embed one face (onnxruntime, 2 threads)".into(),
+            value: format!("{ort_ms:.2} ms"),
+            target: format!(
+                "tract / onnxruntime = {ratio:.2} (target <= 1.2: {})",
+                verdict(ratio <= 1.2)
+            ),
+        });
+    }
+
+    // 1:N: random unit templates of the model's dimension, the real probe's maps.
+    let embedding = embedder.embed(&aligned.input).map_err(|e| e.to_string())?;
+    let dim = embedding.feature.len();
+    let people = (opts.templates / 4).max(1);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let templates: Vec<Template> = (0..opts.templates)
+        .map(|i| {
+            let mut feature: Vec<f32> = (0..dim).map(|_| next()).collect();
+            facegate_contract::similarity::normalize(&mut feature);
+            Template {
+                person_id: format!("p{}", i % people),
+                photo: String::new(),
+                feature,
+            }
+        })
+        .collect();
+    let enrolled = (0..people)
+        .map(|p| Enrolled {
+            id: format!("p{p}"),
+            name: String::new(),
+            threshold: None,
+        })
+        .collect();
+    let index = Index::new(dim, enrolled, &templates).map_err(|e| e.to_string())?;
+    let live = device.matcher().map_err(|e| e.to_string())?;
+    let big = Matcher::new(
+        index,
+        device.models.regions.clone(),
+        device.cfg.matching.occlusion,
+        live.thresholds().clone(),
+    );
+    let times: Vec<f64> = (0..30)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = big.find(&embedding.feature, &embedding.maps);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let search = median(times);
+    rows.push(Row {
+        what: format!(
+            "1:N search over {} templates ({dim}-d, 1 core)",
+            opts.templates
+        ),
+        value: format!("{search:.2} ms"),
+        target: format!("< 5 ms at 100,000: {}", verdict(search < 5.0)),
+    });
+
+    // Face in view to its event, and memory over many frames.
+    let (models, cfg) = (&device.models, &device.cfg);
+    let mut pipeline = Pipeline::new(models, cfg, live);
+    let frame = |seq: u64| Frame {
+        seq,
+        time: SystemTime::now(),
+        origin: "bench".into(),
+        image: image.clone(),
+    };
+    let mut latencies = Vec::new();
+    for seq in 0..10u64 {
+        let f = frame(seq * 100);
+        let t = Instant::now();
+        pipeline
+            .process(&f, &mut Discard)
+            .map_err(|e| e.to_string())?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let latency = median(latencies);
+    rows.push(Row {
+        what: format!(
+            "frame to event ({}x{} frame, detect..publish)",
+            image.width(),
+            image.height()
+        ),
+        value: format!("{latency:.0} ms"),
+        target: format!("< 300 ms: {}", verdict(latency < 300.0)),
+    });
+    let before = rss_kib();
+    let bar = indicatif::ProgressBar::new(opts.frames as u64);
+    for seq in 0..opts.frames as u64 {
+        pipeline
+            .process(&frame(1000 + seq), &mut Discard)
+            .map_err(|e| e.to_string())?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let after = rss_kib();
+    if let (Some(b), Some(a)) = (before, after) {
+        let growth = a as i64 - b as i64;
+        rows.push(Row {
+            what: format!("resident memory over {} frames", opts.frames),
+            value: format!("{} -> {} MiB", b / 1024, a / 1024),
+            target: format!(
+                "flat: {} ({growth:+} KiB)",
+                verdict(growth.unsigned_abs() < 8 * 1024)
+            ),
+        });
+    }
+    Ok(rows)
+}
