@@ -9,6 +9,7 @@
 
 use crate::config::Person;
 use crate::gallery::{Gallery, GalleryError, NewTemplate, PersonRecord, PhotoVerdict};
+use crate::matching::dot;
 use crate::model::Models;
 use crate::pipeline::analyse::{Limits, analyse};
 use crate::source::files::read_image;
@@ -96,10 +97,6 @@ fn assess_photo(
         );
     }
     Ok(face.embedding.feature.clone())
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Enrolls `people` into `gallery` with `origin` (`config` or `command`), checking each new

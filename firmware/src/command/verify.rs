@@ -63,30 +63,26 @@ impl CommandKey {
 
     /// The hex HMAC-SHA256 of `topic` + "\n" + `request`: what a caller puts in `hmac`.
     pub fn sign(&self, topic: &str, request: &str) -> String {
-        let mut mac = self.mac();
+        self.mac(topic, request)
+            .map(|m| facegate_contract::fsutil::hex(&m.finalize().into_bytes()))
+            .unwrap_or_default()
+    }
+
+    /// The MAC over `topic` + "\n" + `request`; `None` only for a key HMAC refuses (none is:
+    /// HMAC takes keys of any length).
+    fn mac(&self, topic: &str, request: &str) -> Option<Hmac<Sha256>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).ok()?;
         mac.update(topic.as_bytes());
         mac.update(b"\n");
         mac.update(request.as_bytes());
-        facegate_contract::fsutil::hex(&mac.finalize().into_bytes())
-    }
-
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length.
-        match Hmac::<Sha256>::new_from_slice(&self.0) {
-            Ok(m) => m,
-            Err(_) => unreachable!("HMAC takes keys of any length"),
-        }
+        Some(mac)
     }
 
     fn verify(&self, topic: &str, request: &str, hmac_hex: &str) -> bool {
-        let Some(tag) = unhex(hmac_hex) else {
-            return false;
-        };
-        let mut mac = self.mac();
-        mac.update(topic.as_bytes());
-        mac.update(b"\n");
-        mac.update(request.as_bytes());
-        mac.verify_slice(&tag).is_ok()
+        match (unhex(hmac_hex), self.mac(topic, request)) {
+            (Some(tag), Some(mac)) => mac.verify_slice(&tag).is_ok(),
+            _ => false,
+        }
     }
 }
 

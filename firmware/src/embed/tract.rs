@@ -4,7 +4,7 @@ use super::{EmbedError, Embedder, Embedding};
 use facegate_contract::card::TensorLayout;
 use facegate_contract::similarity::normalize;
 use facegate_contract::{AlignedFace, ModelCard};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tract_onnx::prelude::*;
 
 type Plan = std::sync::Arc<TypedRunnableModel>;
@@ -60,11 +60,6 @@ impl TractEmbedder {
         };
         embedder.embed(&probe).map_err(|e| fail(e.to_string()))?;
         Ok(embedder)
-    }
-
-    /// The model file's path for a card at `card_path`.
-    pub fn model_path(card: &ModelCard, card_path: &Path) -> PathBuf {
-        card.model_path(card_path)
     }
 }
 

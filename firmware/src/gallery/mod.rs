@@ -67,6 +67,21 @@ CREATE TABLE IF NOT EXISTS verdicts (
 );
 ";
 
+fn insert_verdicts(
+    tx: &rusqlite::Transaction,
+    person_id: &str,
+    verdicts: &[PhotoVerdict],
+) -> rusqlite::Result<()> {
+    for v in verdicts {
+        tx.execute(
+            "INSERT OR REPLACE INTO verdicts (person_id, photo, verdict, detail)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![person_id, v.photo, v.verdict, v.detail],
+        )?;
+    }
+    Ok(())
+}
+
 /// A person as enrolled.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonRecord {
@@ -213,14 +228,7 @@ impl Gallery {
             )
             .map_err(err)?;
         }
-        for v in verdicts {
-            tx.execute(
-                "INSERT OR REPLACE INTO verdicts (person_id, photo, verdict, detail)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![person.id, v.photo, v.verdict, v.detail],
-            )
-            .map_err(err)?;
-        }
+        insert_verdicts(&tx, &person.id, verdicts).map_err(err)?;
         tx.commit().map_err(err)
     }
 
@@ -237,14 +245,7 @@ impl Gallery {
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        for v in verdicts {
-            tx.execute(
-                "INSERT OR REPLACE INTO verdicts (person_id, photo, verdict, detail)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![person_id, v.photo, v.verdict, v.detail],
-            )
-            .map_err(err)?;
-        }
+        insert_verdicts(&tx, person_id, verdicts).map_err(err)?;
         tx.commit().map_err(err)
     }
 

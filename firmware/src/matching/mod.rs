@@ -328,7 +328,8 @@ impl Matcher {
 }
 
 /// Dot product in eight independent lanes, so the compiler can vectorise the 1:N search.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Of unit features, this is their cosine.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
