@@ -5,12 +5,15 @@
 
 use crate::command::{CommandKey, Gate};
 use crate::config::{self, Config, ConfigError};
+use crate::display::DisplaySink;
+use crate::door::{DoorError, DoorSink};
 use crate::enroll::{PersonEnrollment, sync_config};
 use crate::gallery::{Gallery, GalleryError};
 use crate::matching::Matcher;
 use crate::model::{ModelError, Models};
 use crate::pipeline::{self, Pipeline, PipelineError, RunStats};
-use crate::publish::mqtt::{MqttLink, MqttSettings};
+use crate::publish::access::AccessSigner;
+use crate::publish::mqtt::{AccessSettings, MqttLink, MqttSettings};
 use crate::publish::outbox::{Outbox, OutboxError};
 use crate::publish::state::DeviceState;
 use crate::publish::topics::Topics;
@@ -43,6 +46,12 @@ pub enum DeviceError {
     /// The command key.
     #[error(transparent)]
     CommandKey(crate::command::verify::KeyError),
+    /// The door relay.
+    #[error(transparent)]
+    Door(DoorError),
+    /// The access signing key.
+    #[error(transparent)]
+    AccessKey(crate::secret::SecretError),
     /// The state folder.
     #[error("storage.dir {path}: {source}")]
     Storage {
@@ -148,12 +157,27 @@ impl Device {
             )),
             None => None,
         };
-        let link = MqttLink::start(
+        let signer = match &cfg.access {
+            Some(a) => Some((
+                AccessSigner::open_or_create(&a.key_file).map_err(DeviceError::AccessKey)?,
+                a.valid_seconds,
+            )),
+            None => None,
+        };
+        let mut link = MqttLink::start(
             &settings,
             Topics::new(&cfg.mqtt.prefix, &cfg.device.id),
             outbox,
             gate,
         );
+        let access_key = signer.as_ref().map(|(s, _)| s.public_key_hex());
+        if let Some((signer, valid)) = signer {
+            link.enable_access(AccessSettings {
+                signer,
+                device: cfg.device.id.clone(),
+                valid: Duration::from_secs_f64(valid),
+            });
+        }
         let state = DeviceState {
             version: env!("CARGO_PKG_VERSION").into(),
             mode: "running".into(),
@@ -164,6 +188,7 @@ impl Device {
             target_far: matcher.thresholds().target_far,
             threshold: matcher.thresholds().full,
             started: now(),
+            access_key,
         };
         if let Ok(json) = serde_json::to_value(&state) {
             link.set_state(&json);
@@ -184,6 +209,17 @@ impl Device {
         );
         let source = open(&self.cfg.source)?;
         let mut link = self.connect(&matcher)?;
+        // A screen that cannot be opened is reported and the door runs without it.
+        // The door relay is not optional once configured: a door that cannot open must say so.
+        let mut door = match &self.cfg.door {
+            Some(d) => Some(DoorSink::open(d).map_err(DeviceError::Door)?),
+            None => None,
+        };
+        let mut display = self.cfg.display.as_ref().and_then(|d| {
+            DisplaySink::open(d, &self.cfg.device.name)
+                .map_err(|e| tracing::error!("{e}; running without the door screen"))
+                .ok()
+        });
         let inbox = link.commands();
         let (models, cfg, gallery) = (&self.models, &self.cfg, &mut self.gallery);
         let mut p = Pipeline::new(models, cfg, matcher);
@@ -196,6 +232,12 @@ impl Device {
         };
         let result = {
             let mut sinks: Vec<&mut dyn Sink> = vec![&mut link];
+            if let Some(d) = display.as_mut() {
+                sinks.push(d);
+            }
+            if let Some(d) = door.as_mut() {
+                sinks.push(d);
+            }
             sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
             pipeline::run(
                 &mut p,

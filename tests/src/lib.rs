@@ -235,6 +235,8 @@ pub struct Received {
     pub payload: Vec<u8>,
     /// Whether the broker delivered it as retained.
     pub retain: bool,
+    /// When it arrived (consumers that check expiry hold it against this).
+    pub at: std::time::SystemTime,
 }
 
 /// Subscribes to a topic filter on its own thread and records every message, subscribing again
@@ -292,6 +294,7 @@ impl Recorder {
                                     topic: p.topic.clone(),
                                     payload: p.payload.to_vec(),
                                     retain: p.retain,
+                                    at: std::time::SystemTime::now(),
                                 });
                         }
                         Ok(_) => {}

@@ -7,6 +7,7 @@
 
 use facegate::device::Device;
 use facegate::pipeline::Pipeline;
+use facegate::publish::access::{AccessVerifier, Verdict};
 use facegate::source::Frame;
 use facegate_e2e::{Broker, Received, Recorder, unique};
 use serde_json::Value;
@@ -56,6 +57,17 @@ photos = ["{demo}/originals/obama2.jpg"]
 
 fn on<'a>(got: &'a [Received], topic: &str) -> Vec<&'a Received> {
     got.iter().filter(|m| m.topic == topic).collect()
+}
+
+/// Unix seconds of the last message received.
+fn last_time(got: &[Received]) -> f64 {
+    got.iter()
+        .map(|m| {
+            m.at.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        })
+        .fold(0.0, f64::max)
 }
 
 fn json(m: &Received) -> Value {
@@ -169,6 +181,37 @@ fn events_heat_maps_and_state_reach_the_broker() {
     let png = image::load_from_memory(&heat[0].payload).unwrap();
     assert_eq!(png.width(), 192);
 
+    // Access: one signed decision per event that took one, never retained, each verified as a
+    // door controller would: with the key pinned from the state (and the `.pub` file), fresh
+    // when it arrived, sequence increasing.
+    let key = state["access_key"].as_str().unwrap();
+    let pinned = std::fs::read_to_string(dir.join("state/access.pub")).unwrap();
+    assert_eq!(pinned.trim(), key);
+    let mut door = AccessVerifier::new(key, &id).unwrap();
+    let access = on(&got, &format!("{base}/access"));
+    let taken: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.get("access").is_some())
+        .collect();
+    assert_eq!(access.len(), taken.len(), "one access message per decision");
+    for (m, e) in access.iter().zip(&taken) {
+        assert!(!m.retain, "an access decision arrived retained");
+        let at =
+            m.at.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+        let d = door.check(&m.payload, at).unwrap();
+        assert_eq!(d.event_id, e["id"].as_str().unwrap());
+        assert!((4.9..=5.1).contains(&(d.expires_at - d.issued_at)), "{d:?}");
+        match d.decision {
+            Verdict::Grant => assert_eq!(d.person.unwrap().id, "obama"),
+            Verdict::Deny => assert_eq!(d.reason.as_deref(), Some("unknown")),
+        }
+        // The same message again is a replay.
+        assert!(door.check(&m.payload, at).is_err());
+    }
+    assert!(access.len() >= 2, "a grant and a denial: {}", access.len());
+
     // Home Assistant discovery: one device message, bound to the availability topic.
     let discovery = ha.wait_until(LIMIT, |got| !got.is_empty());
     let d = json(&discovery[0]);
@@ -176,15 +219,35 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(d["cmps"][format!("{id}_face")]["state_topic"], events_topic);
     assert_eq!(d["cmps"][format!("{id}_heatmap")]["p"], "image");
 
-    // A late subscriber sees the retained state and availability, and no event.
+    // Presence: retained; Obama while his track lasted, nobody once it ended.
+    let presence: Vec<Value> = on(&got, &format!("{base}/presence"))
+        .iter()
+        .map(|m| json(m))
+        .collect();
+    assert!(
+        presence
+            .iter()
+            .any(|p| p["count"] == 1 && p["people"][0]["id"] == "obama"),
+        "{presence:?}"
+    );
+    let last = presence.last().unwrap();
+    assert_eq!(last["count"], 0, "{presence:?}");
+    assert!(last["expires_at"].as_f64().unwrap() > last_time(&got));
+
+    // A late subscriber sees the retained state, availability and presence, and no event or
+    // access decision.
     let late = Recorder::start(&broker, &format!("{base}/#"));
-    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 2);
+    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 3);
     assert!(retained.iter().all(|m| m.retain));
     let mut topics: Vec<&str> = retained.iter().map(|m| m.topic.as_str()).collect();
     topics.sort_unstable();
     assert_eq!(
         topics,
-        [format!("{base}/availability"), format!("{base}/state")]
+        [
+            format!("{base}/availability"),
+            format!("{base}/presence"),
+            format!("{base}/state")
+        ]
     );
     drop((rec, late, ha));
     std::fs::remove_dir_all(dir).unwrap();

@@ -82,6 +82,9 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let quality = check_quality(&mut r, &raw);
     let decision = check_decision(&mut r, &raw);
     let commands = check_commands(&mut r, &raw, base);
+    let access = check_access(&mut r, &raw, base, &storage_dir);
+    let display = check_display(&mut r, &raw, base);
+    let door = check_door(&mut r, &raw, base);
     let home_assistant = raw
         .home_assistant
         .as_ref()
@@ -111,6 +114,9 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             decision,
             privacy: raw.privacy.unwrap_or_default(),
             commands,
+            access,
+            display,
+            door,
             home_assistant,
         });
     }
@@ -437,6 +443,218 @@ fn check_commands(r: &mut Report, raw: &RawConfig, base: &Path) -> Option<super:
         key_file,
         max_age_seconds,
     })
+}
+
+fn check_access(
+    r: &mut Report,
+    raw: &RawConfig,
+    base: &Path,
+    storage_dir: &Path,
+) -> Option<super::Access> {
+    let defaults = super::Access {
+        key_file: storage_dir.join("access.key"),
+        valid_seconds: 5.0,
+    };
+    let Some(a) = &raw.access else {
+        return Some(defaults);
+    };
+    if a.enabled.as_ref().is_some_and(|e| !*e.get_ref()) {
+        return None;
+    }
+    let valid_seconds = match &a.valid_seconds {
+        Some(v) if !(0.5..=60.0).contains(v.get_ref()) => {
+            r.at(v, "access.valid_seconds", "expected 0.5..=60 seconds");
+            defaults.valid_seconds
+        }
+        Some(v) => *v.get_ref(),
+        None => defaults.valid_seconds,
+    };
+    let key_file = match &a.key_file {
+        Some(k) if k.get_ref().trim().is_empty() => {
+            r.at(k, "access.key_file", "must not be empty");
+            defaults.key_file
+        }
+        Some(k) => base.join(k.get_ref()),
+        None => defaults.key_file,
+    };
+    Some(super::Access {
+        key_file,
+        valid_seconds,
+    })
+}
+
+fn check_display(
+    r: &mut Report,
+    raw: &RawConfig,
+    base: &Path,
+) -> Option<crate::display::DisplayConfig> {
+    use super::raw::DisplayKind;
+    use crate::display::{DisplayConfig, DisplayTarget};
+    let d = raw.display.as_ref()?;
+    let kind = *d.kind.get_ref();
+    let misplaced = |r: &mut Report, field: &Option<Spanned<_>>, name: &str, kinds: &str| {
+        if let Some(f) = field {
+            r.at(
+                f,
+                format!("display.{name}"),
+                format!("only for kind = {kinds}"),
+            );
+        }
+    };
+    let hold_seconds = match &d.hold_seconds {
+        Some(h) if !(0.5..=60.0).contains(h.get_ref()) => {
+            r.at(h, "display.hold_seconds", "expected 0.5..=60 seconds");
+            4.0
+        }
+        Some(h) => *h.get_ref(),
+        None => 4.0,
+    };
+    let target = match kind {
+        DisplayKind::Framebuffer => {
+            misplaced(r, &d.path, "path", "\"png\"");
+            let size = |f: &Option<Spanned<u32>>, name: &str, r: &mut Report| {
+                if let Some(f) = f {
+                    r.at(
+                        f,
+                        format!("display.{name}"),
+                        "a framebuffer's size is read from the kernel; only for kind = \"png\"",
+                    );
+                }
+            };
+            size(&d.width, "width", r);
+            size(&d.height, "height", r);
+            let device = d
+                .device
+                .as_ref()
+                .map_or_else(|| PathBuf::from("/dev/fb0"), |p| PathBuf::from(p.get_ref()));
+            DisplayTarget::Framebuffer { device }
+        }
+        DisplayKind::Png => {
+            misplaced(r, &d.device, "device", "\"framebuffer\"");
+            let Some(path) = &d.path else {
+                r.at(&d.kind, "display.path", "kind = \"png\" needs a `path`");
+                return None;
+            };
+            let dim = |f: &Option<Spanned<u32>>, name: &str, default: u32, r: &mut Report| match f {
+                Some(v) if !(64..=4096).contains(v.get_ref()) => {
+                    r.at(v, format!("display.{name}"), "expected 64..=4096 pixels");
+                    default
+                }
+                Some(v) => *v.get_ref(),
+                None => default,
+            };
+            DisplayTarget::Png {
+                path: base.join(path.get_ref()),
+                width: dim(&d.width, "width", 480, r),
+                height: dim(&d.height, "height", 320, r),
+            }
+        }
+    };
+    Some(DisplayConfig {
+        target,
+        hold_seconds,
+    })
+}
+
+fn check_door(r: &mut Report, raw: &RawConfig, base: &Path) -> Option<crate::door::DoorConfig> {
+    use super::raw::DoorKind;
+    use crate::door::DoorConfig;
+    let d = raw.door.as_ref()?;
+    let kind = *d.kind.get_ref();
+    let only = |r: &mut Report, span: Option<std::ops::Range<usize>>, name: &str, kinds: &str| {
+        if let Some(span) = span {
+            let line = r.line_of(&span);
+            r.push(
+                line,
+                format!("door.{name}"),
+                format!("only for kind = {kinds}"),
+            );
+        }
+    };
+    let gpio_fields = [
+        (d.chip.as_ref().map(Spanned::span), "chip"),
+        (d.line.as_ref().map(Spanned::span), "line"),
+        (d.active_low.as_ref().map(Spanned::span), "active_low"),
+        (d.pulse_seconds.as_ref().map(Spanned::span), "pulse_seconds"),
+    ];
+    let command_fields = [
+        (d.command.as_ref().map(Spanned::span), "command"),
+        (
+            d.timeout_seconds.as_ref().map(Spanned::span),
+            "timeout_seconds",
+        ),
+    ];
+    let seconds = |r: &mut Report, v: &Option<Spanned<f64>>, name: &str, default: f64| match v {
+        Some(s) if !(0.1..=600.0).contains(s.get_ref()) => {
+            r.at(s, format!("door.{name}"), "expected 0.1..=600 seconds");
+            default
+        }
+        Some(s) => *s.get_ref(),
+        None => default,
+    };
+    match kind {
+        DoorKind::Off => {
+            for (span, name) in gpio_fields.into_iter().chain(command_fields) {
+                only(r, span, name, "\"gpio\" or \"command\"");
+            }
+            None
+        }
+        DoorKind::Gpio => {
+            for (span, name) in command_fields {
+                only(r, span, name, "\"command\"");
+            }
+            let Some(line) = &d.line else {
+                r.at(
+                    &d.kind,
+                    "door.line",
+                    "kind = \"gpio\" needs the `line` offset",
+                );
+                return None;
+            };
+            Some(DoorConfig::Gpio {
+                chip: d.chip.as_ref().map_or_else(
+                    || PathBuf::from("/dev/gpiochip0"),
+                    |c| PathBuf::from(c.get_ref()),
+                ),
+                line: *line.get_ref(),
+                active_low: d.active_low.as_ref().is_some_and(|a| *a.get_ref()),
+                pulse_seconds: seconds(r, &d.pulse_seconds, "pulse_seconds", 3.0),
+            })
+        }
+        DoorKind::Command => {
+            for (span, name) in gpio_fields {
+                only(r, span, name, "\"gpio\"");
+            }
+            let Some(cmd) = &d.command else {
+                r.at(
+                    &d.kind,
+                    "door.command",
+                    "kind = \"command\" needs `command = [program, args...]`",
+                );
+                return None;
+            };
+            let mut argv = cmd.get_ref().clone();
+            match argv.first_mut() {
+                None => {
+                    r.at(
+                        cmd,
+                        "door.command",
+                        "expected [program, args...], found an empty list",
+                    );
+                    return None;
+                }
+                // A program given as a relative path is relative to the config's folder.
+                Some(p) if p.contains('/') && !p.starts_with('/') => {
+                    *p = base.join(&*p).display().to_string();
+                }
+                Some(_) => {}
+            }
+            Some(DoorConfig::Command {
+                argv,
+                timeout_seconds: seconds(r, &d.timeout_seconds, "timeout_seconds", 10.0),
+            })
+        }
+    }
 }
 
 fn check_detection(r: &mut Report, raw: &RawConfig) -> super::Detection {
@@ -766,6 +984,111 @@ photos = ["broken.jpg", "missing.jpg"]
         assert_eq!(ok.decision.agreeing_frames, 3);
         assert_eq!(ok.quality.max_yaw, 0.2);
         assert_eq!(ok.storage_dir, dir.join("state"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn access_decisions_are_signed_by_default_and_can_be_turned_off() {
+        let dir = scratch("access");
+        let text = format!("{MINIMAL}\n[storage]\ndir = \"state\"\n");
+        let cfg = check(&text, &dir).unwrap();
+        let access = cfg.access.unwrap();
+        assert_eq!(access.key_file, dir.join("state").join("access.key"));
+        assert_eq!(access.valid_seconds, 5.0);
+        let off = check(&format!("{text}\n[access]\nenabled = false\n"), &dir).unwrap();
+        assert_eq!(off.access, None);
+        let bad = format!("{text}\n[access]\nvalid_seconds = 600\n");
+        let issues = check(&bad, &dir).unwrap_err();
+        assert_eq!(issues[0].field, "access.valid_seconds", "{issues:?}");
+        assert_eq!(issues[0].line, Some(18), "{issues:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_screen_is_a_framebuffer_or_a_png_and_wrong_fields_are_named() {
+        let dir = scratch("display");
+        assert_eq!(
+            check(MINIMAL, &dir).unwrap().display,
+            None,
+            "no screen by default"
+        );
+        let fb = check(
+            &format!("{MINIMAL}\n[display]\nkind = \"framebuffer\"\n"),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(
+            fb.display.unwrap().target,
+            crate::display::DisplayTarget::Framebuffer {
+                device: PathBuf::from("/dev/fb0")
+            }
+        );
+        let png = check(
+            &format!("{MINIMAL}\n[display]\nkind = \"png\"\npath = \"screen.png\"\n"),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(
+            png.display.unwrap().target,
+            crate::display::DisplayTarget::Png {
+                path: dir.join("screen.png"),
+                width: 480,
+                height: 320
+            }
+        );
+        let bad = format!(
+            "{MINIMAL}\n[display]\nkind = \"framebuffer\"\npath = \"x.png\"\nwidth = 100\n"
+        );
+        let fields: Vec<String> = check(&bad, &dir)
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.field)
+            .collect();
+        assert_eq!(fields, ["display.path", "display.width"]);
+        let no_path = format!("{MINIMAL}\n[display]\nkind = \"png\"\n");
+        assert_eq!(check(&no_path, &dir).unwrap_err()[0].field, "display.path");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_door_relay_is_off_unless_configured_and_its_fields_are_checked() {
+        let dir = scratch("door");
+        assert_eq!(check(MINIMAL, &dir).unwrap().door, None);
+        let gpio = check(
+            &format!("{MINIMAL}\n[door]\nkind = \"gpio\"\nline = 17\nactive_low = true\n"),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(
+            gpio.door,
+            Some(crate::door::DoorConfig::Gpio {
+                chip: PathBuf::from("/dev/gpiochip0"),
+                line: 17,
+                active_low: true,
+                pulse_seconds: 3.0
+            })
+        );
+        let cmd = check(
+            &format!(
+                "{MINIMAL}\n[door]\nkind = \"command\"\ncommand = [\"./open.sh\", \"front\"]\n"
+            ),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(
+            cmd.door,
+            Some(crate::door::DoorConfig::Command {
+                argv: vec![dir.join("./open.sh").display().to_string(), "front".into()],
+                timeout_seconds: 10.0
+            })
+        );
+        let bad = format!("{MINIMAL}\n[door]\nkind = \"gpio\"\ncommand = [\"x\"]\n");
+        let fields: Vec<String> = check(&bad, &dir)
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.field)
+            .collect();
+        assert_eq!(fields, ["door.line", "door.command"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -44,6 +44,21 @@ pub struct Config {
     pub home_assistant: HomeAssistant,
     /// Commands over MQTT; `None` when disabled (the default).
     pub commands: Option<Commands>,
+    /// Signed door decisions on `.../access`; `None` when disabled.
+    pub access: Option<Access>,
+    /// The door screen; `None` when there is none (the default).
+    pub display: Option<crate::display::DisplayConfig>,
+    /// The local door relay; `None` when off (the default).
+    pub door: Option<crate::door::DoorConfig>,
+}
+
+/// Signed access decisions (`[access]`, on by default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    /// The Ed25519 signing key (created on first run; its public half beside it as `.pub`).
+    pub key_file: PathBuf,
+    /// How long a decision stays valid after it is taken.
+    pub valid_seconds: f64,
 }
 
 /// Face detection settings (`[detection]`).

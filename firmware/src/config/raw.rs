@@ -23,6 +23,9 @@ pub(super) struct RawConfig {
     pub decision: Option<Spanned<crate::decide::DecideRules>>,
     pub privacy: Option<super::Privacy>,
     pub commands: Option<RawCommands>,
+    pub access: Option<RawAccess>,
+    pub display: Option<RawDisplay>,
+    pub door: Option<RawDoor>,
     pub home_assistant: Option<Spanned<super::HomeAssistant>>,
 }
 
@@ -32,6 +35,55 @@ pub(super) struct RawCommands {
     pub enabled: Spanned<bool>,
     pub key_file: Option<Spanned<String>>,
     pub max_age_seconds: Option<Spanned<f64>>,
+}
+
+/// The kinds of door output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum DoorKind {
+    #[serde(rename = "none")]
+    Off,
+    Gpio,
+    Command,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDoor {
+    pub kind: Spanned<DoorKind>,
+    pub chip: Option<Spanned<String>>,
+    pub line: Option<Spanned<u32>>,
+    pub active_low: Option<Spanned<bool>>,
+    pub pulse_seconds: Option<Spanned<f64>>,
+    pub command: Option<Spanned<Vec<String>>>,
+    pub timeout_seconds: Option<Spanned<f64>>,
+}
+
+/// The kinds of door screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum DisplayKind {
+    Framebuffer,
+    Png,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDisplay {
+    pub kind: Spanned<DisplayKind>,
+    pub device: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub width: Option<Spanned<u32>>,
+    pub height: Option<Spanned<u32>>,
+    pub hold_seconds: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccess {
+    pub enabled: Option<Spanned<bool>>,
+    pub valid_seconds: Option<Spanned<f64>>,
+    pub key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,10 +4,10 @@
 //! Each sealed template is bound (as associated data) to its person, model and photo: a sealed
 //! blob moved to another row fails to open rather than matching the wrong person.
 
+use crate::secret::SecretError;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Length of the key file, bytes.
 pub const KEY_LEN: usize = 32;
@@ -15,30 +15,9 @@ pub const KEY_LEN: usize = 32;
 /// Why the key could not be used or a template could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    /// The key file could not be read or created.
-    #[error("gallery key {path}: {source}")]
-    KeyFile {
-        /// The key file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The key file exists but is not a key.
-    #[error("gallery key {path}: expected exactly {KEY_LEN} bytes, found {len}")]
-    KeyLength {
-        /// The key file.
-        path: PathBuf,
-        /// Its length.
-        len: usize,
-    },
-    /// Other users can read the key file.
-    #[error("gallery key {path}: readable by other users (mode {mode:o}); expected 0600")]
-    KeyPermissions {
-        /// The key file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// The key file is missing, unreadable, of the wrong length or readable by others.
+    #[error(transparent)]
+    Key(#[from] SecretError),
     /// A template failed authentication: wrong key, or the row was tampered with.
     #[error(
         "template of {person} (photo {photo}) does not open with this key: wrong key or tampered data"
@@ -81,44 +60,9 @@ fn aad(person: &str, model: &str, photo: &str) -> Vec<u8> {
 impl Seal {
     /// Opens the key at `path`, creating it (mode 0600, 32 random bytes) on first run.
     pub fn open_or_create(path: &Path) -> Result<Self, SealError> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let io = |source| SealError::KeyFile {
-            path: path.to_owned(),
-            source,
-        };
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
-            Ok(mut file) => {
-                let key = XChaCha20Poly1305::generate_key(&mut OsRng);
-                file.write_all(&key).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                return Ok(Self {
-                    cipher: XChaCha20Poly1305::new(&key),
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(e)),
-        }
-        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(SealError::KeyPermissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
-        if bytes.len() != KEY_LEN {
-            return Err(SealError::KeyLength {
-                path: path.to_owned(),
-                len: bytes.len(),
-            });
-        }
+        let key: [u8; KEY_LEN] = crate::secret::open_or_create(path, "gallery key")?;
         Ok(Self {
-            cipher: XChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
         })
     }
 

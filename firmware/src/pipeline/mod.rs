@@ -184,6 +184,7 @@ impl<'a> Pipeline<'a> {
         for d in decisions {
             self.emit(&d, Some((frame, &analysis)), sink)?;
         }
+        sink.frame_done();
         Ok(())
     }
 
@@ -192,6 +193,7 @@ impl<'a> Pipeline<'a> {
         for d in self.decider.finish() {
             self.emit(&d, None, sink)?;
         }
+        sink.frame_done();
         Ok(self.stats)
     }
 
@@ -330,6 +332,7 @@ pub fn run(
         std::thread::spawn(move || {
             loop {
                 match source.next_frame() {
+                    Ok(Some(_)) if handoff.is_closed() => break,
                     Ok(Some(frame)) => {
                         handoff.put(Ok(frame));
                     }
@@ -367,7 +370,11 @@ pub fn run(
         }
     }
     handoff.close();
-    let _ = producer.join();
+    // A camera never ends by itself and may be waiting for its device: the reader thread is
+    // joined only if it has stopped; otherwise it stops when the process does.
+    if producer.is_finished() {
+        let _ = producer.join();
+    }
     pipeline.stats.dropped = handoff.dropped();
     tracing::debug!("live run took {:?}", started.elapsed());
     result?;

@@ -1,6 +1,7 @@
 //! Home Assistant MQTT discovery: one retained device-based message
 //! (`<discovery prefix>/device/<device id>/config`, Home Assistant 2024.11+) declaring the
-//! face event, the heat map image and the enrolled-people sensor, all bound to the device's
+//! face event, the heat map image, the people-at-the-door and enrolled-people sensors, all
+//! bound to the device's
 //! availability topic. Re-sent when Home Assistant announces itself (`<prefix>/status` =
 //! `online`). Nothing declared here can open a door.
 
@@ -47,6 +48,14 @@ pub fn payload(topics: &Topics, device: &str, name: &str) -> Value {
                 "unique_id": format!("facegate_{device}_heatmap"),
                 "image_topic": topics.heatmap(),
                 "content_type": "image/png",
+            },
+            format!("{device}_present"): {
+                "p": "sensor",
+                "name": "People at the door",
+                "unique_id": format!("facegate_{device}_present"),
+                "state_topic": topics.presence(),
+                "value_template": "{{ value_json.count }}",
+                "json_attributes_topic": topics.presence(),
             },
             format!("{device}_people"): {
                 "p": "sensor",

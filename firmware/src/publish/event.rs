@@ -160,3 +160,42 @@ pub struct FrameRef {
 pub fn rfc3339(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
+
+#[cfg(test)]
+impl Event {
+    /// A minimal event for tests of what consumes events: track `id`, a `result` about
+    /// `person` (id; named "<id> Example"), no face, no scores.
+    pub(crate) fn sample(
+        id: &str,
+        lifecycle: Lifecycle,
+        result: Outcome,
+        person: Option<&str>,
+        access: Option<Access>,
+    ) -> Self {
+        Self {
+            schema: EVENT_SCHEMA,
+            id: id.into(),
+            seq: 1,
+            time: String::new(),
+            lifecycle,
+            device: "door".into(),
+            frame: FrameRef {
+                seq: 0,
+                origin: String::new(),
+            },
+            result,
+            person: person.map(|p| PersonRef {
+                id: p.into(),
+                name: Some(format!("{p} Example")),
+            }),
+            scores: None,
+            occluded: Vec::new(),
+            regions: Vec::new(),
+            face: None,
+            agreeing_frames: 0,
+            access,
+            model_id: String::new(),
+            latency_ms: Latency::default(),
+        }
+    }
+}

@@ -5,11 +5,13 @@
 //! event with its heat map: the console sink prints JSON lines (the demo, `--print`); a folder
 //! sink keeps the heat maps as files.
 
+pub mod access;
 pub mod discovery;
 pub mod event;
 pub mod heatmap;
 pub mod mqtt;
 pub mod outbox;
+pub mod presence;
 pub mod state;
 pub mod topics;
 
@@ -43,6 +45,9 @@ pub trait Sink {
 
     /// Publishes one event and, when there is one, its heat map (PNG bytes).
     fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError>;
+
+    /// A frame was processed (after its events): for messages refreshed on a clock.
+    fn frame_done(&mut self) {}
 }
 
 /// Prints each event as one JSON line on standard output.
@@ -97,5 +102,11 @@ impl Sink for Fanout<'_> {
             s.publish(event, heatmap)?;
         }
         Ok(())
+    }
+
+    fn frame_done(&mut self) {
+        for s in &mut self.0 {
+            s.frame_done();
+        }
     }
 }

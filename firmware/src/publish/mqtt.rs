@@ -11,9 +11,14 @@
 //! the broker publishes the retained last will `offline` if the device vanishes, and the device
 //! publishes `offline` itself on a clean shutdown. Heat maps are best-effort (QoS 0, not
 //! retained: a face picture should not linger on the broker).
+//!
+//! Access decisions (see [`super::access`]) are signed and sent ahead of queued events, but
+//! never written to the on-disk queue: one still unsent when it expires is dropped.
 
-use super::event::Event;
-use super::outbox::{Outbox, OutboxError};
+use super::access::{AccessDecision, AccessSigner, Verdict, unix_now};
+use super::event::{Event, Outcome};
+use super::outbox::{Counter, Outbox, OutboxError};
+use super::presence::Presence;
 use super::topics::Topics;
 use super::{PublishError, Sink};
 use crate::command::{Command, Gate};
@@ -40,6 +45,17 @@ pub struct MqttSettings {
     pub discovery: Option<(String, String)>,
 }
 
+/// Signing of the door decisions on `.../access`.
+#[derive(Debug)]
+pub struct AccessSettings {
+    /// The device's key.
+    pub signer: AccessSigner,
+    /// The device id written into each decision.
+    pub device: String,
+    /// How long a decision stays valid.
+    pub valid: Duration,
+}
+
 /// A message that is not queued on disk.
 #[derive(Debug, Clone)]
 struct Transient {
@@ -47,6 +63,20 @@ struct Transient {
     payload: Vec<u8>,
     qos: QoS,
     retain: bool,
+    /// Access decisions only: not sent after this.
+    expires: Option<Instant>,
+}
+
+impl Transient {
+    fn new(topic: String, payload: Vec<u8>, qos: QoS, retain: bool) -> Self {
+        Self {
+            topic,
+            payload,
+            qos,
+            retain,
+            expires: None,
+        }
+    }
 }
 
 /// Most accepted commands waiting for the main loop; beyond, requests are refused as busy.
@@ -113,6 +143,8 @@ pub struct MqttLink {
     topics: Topics,
     network: Option<JoinHandle<()>>,
     sender: Option<JoinHandle<()>>,
+    access: Option<AccessSettings>,
+    presence: Presence,
 }
 
 impl std::fmt::Debug for MqttLink {
@@ -197,6 +229,61 @@ impl MqttLink {
             topics,
             network: Some(network),
             sender: Some(sender),
+            access: None,
+            presence: Presence::default(),
+        }
+    }
+
+    /// Publishes a signed decision on `.../access` with every event that takes one.
+    pub fn enable_access(&mut self, settings: AccessSettings) {
+        self.access = Some(settings);
+    }
+
+    /// The signed wire form of `event`'s door decision.
+    fn access_message(&self, settings: &AccessSettings, event: &Event) -> Option<Transient> {
+        let access = event.access.as_ref()?;
+        let (decision, reason) = match access {
+            crate::decide::Access::Grant { .. } => (Verdict::Grant, None),
+            crate::decide::Access::Deny { reason } => (Verdict::Deny, Some(reason.clone())),
+        };
+        // A denial names the person only when one was recognised (a cool-down), never the
+        // nearest stranger's candidate.
+        let person = (decision == Verdict::Grant || event.result == Outcome::Match)
+            .then(|| event.person.clone())
+            .flatten();
+        let seq = match lock_outbox(&self.outbox).next_of(Counter::Access) {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!("access decision not sent: {e}");
+                return None;
+            }
+        };
+        let now = unix_now();
+        let decision = AccessDecision {
+            schema: super::access::ACCESS_SCHEMA,
+            device: settings.device.clone(),
+            seq,
+            nonce: facegate_contract::fsutil::hex(&crate::secret::random::<16>()),
+            issued_at: now,
+            expires_at: now + settings.valid.as_secs_f64(),
+            decision,
+            person,
+            reason,
+            event_id: event.id.clone(),
+        };
+        let signed = settings
+            .signer
+            .sign(&decision)
+            .and_then(|m| serde_json::to_vec(&m));
+        match signed {
+            Ok(payload) => Some(Transient {
+                expires: Some(Instant::now() + settings.valid),
+                ..Transient::new(self.topics.access(), payload, QoS::AtLeastOnce, false)
+            }),
+            Err(e) => {
+                tracing::error!("access decision not sent: {e}");
+                None
+            }
         }
     }
 
@@ -212,12 +299,7 @@ impl MqttLink {
         s.state_payload.clone_from(&payload);
         push_transient(
             &mut s,
-            Transient {
-                topic: self.topics.state(),
-                payload,
-                qos: QoS::AtLeastOnce,
-                retain: true,
-            },
+            Transient::new(self.topics.state(), payload, QoS::AtLeastOnce, true),
         );
         self.shared.changed.notify_all();
     }
@@ -320,14 +402,31 @@ impl CommandInbox {
     /// Publishes the response to `command`.
     pub fn respond(&self, command: &Command, body: &serde_json::Value) {
         let mut s = self.shared.lock();
-        s.transient.push_back(Transient {
-            topic: self.topics.response(&command.action),
-            payload: body.to_string().into_bytes(),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-        });
+        s.transient.push_back(Transient::new(
+            self.topics.response(&command.action),
+            body.to_string().into_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        ));
         self.shared.changed.notify_all();
     }
+}
+
+/// Most access decisions waiting to be sent (oldest dropped; they expire in seconds anyway).
+const ACCESS_LIMIT: usize = 16;
+
+/// Queues an access decision ahead of everything but earlier decisions.
+fn push_access(s: &mut LinkState, t: Transient) {
+    let waiting = s
+        .transient
+        .iter()
+        .take_while(|t| t.expires.is_some())
+        .count();
+    if waiting >= ACCESS_LIMIT {
+        s.transient.pop_front();
+    }
+    let at = waiting.min(ACCESS_LIMIT - 1);
+    s.transient.insert(at, t);
 }
 
 fn push_transient(s: &mut LinkState, t: Transient) {
@@ -355,12 +454,7 @@ impl Network<'_> {
         if let Some((topic, _, payload)) = &self.discovery {
             push_transient(
                 s,
-                Transient {
-                    topic: topic.clone(),
-                    payload: payload.clone(),
-                    qos: QoS::AtLeastOnce,
-                    retain: true,
-                },
+                Transient::new(topic.clone(), payload.clone(), QoS::AtLeastOnce, true),
             );
         }
     }
@@ -396,12 +490,12 @@ impl Network<'_> {
         });
         // Every refusal is answered (no replacing by topic), within a bound.
         if s.transient.len() < TRANSIENT_LIMIT * 4 {
-            s.transient.push_back(Transient {
-                topic: self.topics.response(&action),
-                payload: body.to_string().into_bytes(),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-            });
+            s.transient.push_back(Transient::new(
+                self.topics.response(&action),
+                body.to_string().into_bytes(),
+                QoS::AtLeastOnce,
+                false,
+            ));
         }
         self.shared.changed.notify_all();
     }
@@ -426,19 +520,19 @@ impl Network<'_> {
                     if !s.state_payload.is_empty() {
                         let state = s.state_payload.clone();
                         s.transient.retain(|t| t.topic != topics.state());
-                        s.transient.push_front(Transient {
-                            topic: topics.state(),
-                            payload: state,
-                            qos: QoS::AtLeastOnce,
-                            retain: true,
-                        });
+                        s.transient.push_front(Transient::new(
+                            topics.state(),
+                            state,
+                            QoS::AtLeastOnce,
+                            true,
+                        ));
                     }
-                    s.transient.push_front(Transient {
-                        topic: topics.availability(),
-                        payload: b"online".to_vec(),
-                        qos: QoS::AtLeastOnce,
-                        retain: true,
-                    });
+                    s.transient.push_front(Transient::new(
+                        topics.availability(),
+                        b"online".to_vec(),
+                        QoS::AtLeastOnce,
+                        true,
+                    ));
                     self.announce(&mut s);
                     // Requests first: the first SUBACK then means "listening".
                     if self.gate.is_some() {
@@ -521,6 +615,10 @@ fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
             (s.session, s.transient.pop_front())
         };
         if let Some(t) = transient {
+            if t.expires.is_some_and(|e| Instant::now() >= e) {
+                tracing::warn!("an access decision expired before the broker took it: dropped");
+                continue;
+            }
             let acks = shared.lock().acks;
             if client
                 .publish(&t.topic, t.qos, t.retain, t.payload.clone())
@@ -544,7 +642,11 @@ fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
                     // Not acknowledged: try again after the reconnect.
                     drop(s);
                     let mut s = shared.lock();
-                    push_transient(&mut s, t);
+                    if t.expires.is_some() {
+                        s.transient.push_front(t);
+                    } else {
+                        push_transient(&mut s, t);
+                    }
                 }
             }
             continue;
@@ -588,6 +690,21 @@ fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
 }
 
 impl Sink for MqttLink {
+    fn frame_done(&mut self) {
+        let Some(state) = self.presence.due(Instant::now()) else {
+            return;
+        };
+        let Ok(payload) = serde_json::to_vec(&state) else {
+            return;
+        };
+        let mut s = self.shared.lock();
+        push_transient(
+            &mut s,
+            Transient::new(self.topics.presence(), payload, QoS::AtLeastOnce, true),
+        );
+        self.shared.changed.notify_all();
+    }
+
     fn next_seq(&mut self) -> Option<u64> {
         match lock_outbox(&self.outbox).next_seq() {
             Ok(seq) => Some(seq),
@@ -606,16 +723,19 @@ impl Sink for MqttLink {
         lock_outbox(&self.outbox)
             .push(&self.topics.events(), &json)
             .map_err(|e| PublishError::Queue(e.to_string()))?;
+        let access = self
+            .access
+            .as_ref()
+            .and_then(|settings| self.access_message(settings, event));
         let mut s = self.shared.lock();
+        if let Some(t) = access {
+            push_access(&mut s, t);
+        }
+        self.presence.observe(event);
         if let Some(png) = heatmap {
             push_transient(
                 &mut s,
-                Transient {
-                    topic: self.topics.heatmap(),
-                    payload: png.to_vec(),
-                    qos: QoS::AtMostOnce,
-                    retain: false,
-                },
+                Transient::new(self.topics.heatmap(), png.to_vec(), QoS::AtMostOnce, false),
             );
         }
         self.shared.changed.notify_all();

@@ -4,8 +4,8 @@
 //! deleted only once the broker has acknowledged it, so a broker outage or a power cut loses
 //! nothing; on reconnect the queue is sent oldest first. The queue is bounded: past `limit`
 //! messages the oldest are dropped, counted and logged (a door left offline for weeks must not
-//! fill its disk). It also keeps the event sequence counter, so sequence numbers keep increasing
-//! across restarts.
+//! fill its disk). It also keeps the sequence counters of events and access decisions, so their
+//! numbers keep increasing across restarts.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,24 @@ pub struct OutboxError {
     pub path: PathBuf,
     /// SQLite's error.
     pub source: rusqlite::Error,
+}
+
+/// The persistent sequence counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Events on `.../events`.
+    Event,
+    /// Signed decisions on `.../access`.
+    Access,
+}
+
+impl Counter {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Event => "event_seq",
+            Self::Access => "access_seq",
+        }
+    }
 }
 
 /// One queued message.
@@ -73,24 +91,31 @@ impl Outbox {
 
     /// Takes the next event sequence number (1, 2, ...; never repeats, survives restarts).
     pub fn next_seq(&mut self) -> Result<u64, OutboxError> {
+        self.next_of(Counter::Event)
+    }
+
+    /// Takes the next sequence number of `counter`; committed before it is returned, so a
+    /// crash right after can skip a number but never reuse one.
+    pub fn next_of(&mut self, counter: Counter) -> Result<u64, OutboxError> {
         let path = self.path.clone();
         let err = |source| OutboxError {
             path: path.clone(),
             source,
         };
+        let name = counter.name();
         let tx = self.conn.transaction().map_err(err)?;
         let last: i64 = tx
             .query_row(
-                "SELECT value FROM counters WHERE name = 'event_seq'",
-                [],
+                "SELECT value FROM counters WHERE name = ?1",
+                params![name],
                 |r| r.get(0),
             )
             .optional()
             .map_err(err)?
             .unwrap_or(0);
         tx.execute(
-            "INSERT OR REPLACE INTO counters (name, value) VALUES ('event_seq', ?1)",
-            params![last + 1],
+            "INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)",
+            params![name, last + 1],
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
@@ -188,6 +213,11 @@ mod tests {
         }
         let mut q = Outbox::open(&path, 3).unwrap();
         assert_eq!(q.next_seq().unwrap(), 3, "the counter survives a restart");
+        assert_eq!(
+            q.next_of(Counter::Access).unwrap(),
+            1,
+            "counters are separate"
+        );
         let mut got = Vec::new();
         while let Some(m) = q.peek().unwrap() {
             got.push(String::from_utf8(m.payload.clone()).unwrap());

@@ -24,4 +24,8 @@ pub struct DeviceState {
     pub threshold: f32,
     /// When the device started (RFC 3339).
     pub started: String,
+    /// The Ed25519 public key (hex) that signs `.../access`, when access decisions are on.
+    /// Door controllers pin it once (from here or the `.pub` file) and verify every decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
 }

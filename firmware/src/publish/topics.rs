@@ -34,6 +34,16 @@ impl Topics {
         format!("{}/events", self.base)
     }
 
+    /// Signed door decisions: QoS 1, never retained, never queued.
+    pub fn access(&self) -> String {
+        format!("{}/access", self.base)
+    }
+
+    /// Who is in view, retained, for dashboards (never for doors).
+    pub fn presence(&self) -> String {
+        format!("{}/presence", self.base)
+    }
+
     /// Requests to the device: `<base>/request/<action>` (the subscription filter).
     pub fn requests(&self) -> String {
         format!("{}/request/+", self.base)

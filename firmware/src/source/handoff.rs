@@ -48,6 +48,14 @@ impl<T> Handoff<T> {
         self.ready.notify_all();
     }
 
+    /// Whether [`Handoff::close`] was called (the producer should stop).
+    pub fn is_closed(&self) -> bool {
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed
+    }
+
     /// Waits for the next item; `None` when closed and empty.
     pub fn take(&self) -> Option<T> {
         let mut s = self.slot.lock().unwrap_or_else(PoisonError::into_inner);

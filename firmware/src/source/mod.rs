@@ -1,14 +1,21 @@
 //! *source*: where frames come from. First stage of the pipeline
 //! (**source** -> detect -> align -> embed -> match -> decide -> publish).
 //!
-//! Every source yields [`Frame`]s with a sequence number and a timestamp. File sources (an image
-//! folder, one image) let the same pipeline run in tests and on a bench; the camera and the
-//! recorded-video sources sit behind the same [`FrameSource`] trait. [`handoff`] is the bounded
-//! hand-off between the source and the slower stages: newest frame wins.
+//! Every source yields [`Frame`]s with a sequence number and a timestamp, as RGB ([`pixels`]
+//! converts what cameras and files carry). File sources ([`files`]: an image folder, one image;
+//! [`recorded`]: Motion-JPEG and YUV4MPEG2 clips) let the same pipeline run in tests and on a
+//! bench; the [`camera`] sits behind the same [`FrameSource`] trait, with its kernel interface
+//! in `v4l2` (cargo feature `v4l2`). [`handoff`] is the bounded hand-off between the source and
+//! the slower stages: newest frame wins.
 
+pub mod camera;
 pub mod files;
 pub mod handoff;
 pub mod open;
+pub mod pixels;
+pub mod recorded;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
 
 use image::RgbImage;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 //! The configured source, opened.
 
+use super::recorded::{MjpegFile, Y4mFile};
 use super::{FrameSource, ImageFiles, SourceError};
 use crate::config::Source;
 
@@ -37,17 +38,46 @@ pub fn open(source: &Source) -> Result<Opened, OpenError> {
     match source {
         Source::Folder(dir) => Ok(recorded(Box::new(ImageFiles::folder(dir)?))),
         Source::Image(path) => Ok(recorded(Box::new(ImageFiles::single(path)))),
-        Source::Mjpeg(_) => Err(OpenError::Unsupported {
-            kind: "mjpeg",
-            why: "recorded Motion-JPEG files are not read yet; extract the frames into a folder",
-        }),
-        Source::Y4m(_) => Err(OpenError::Unsupported {
-            kind: "y4m",
-            why: "YUV4MPEG2 files are not read yet; extract the frames into a folder",
-        }),
-        Source::V4l2 { .. } => Err(OpenError::Unsupported {
-            kind: "v4l2",
-            why: "the camera source is not built yet; use a folder of frames",
-        }),
+        Source::Mjpeg(path) => Ok(recorded(Box::new(MjpegFile::open(path)?))),
+        Source::Y4m(path) => Ok(recorded(Box::new(Y4mFile::open(path)?))),
+        Source::V4l2 { .. } => camera(source),
     }
+}
+
+#[cfg(feature = "v4l2")]
+fn camera(source: &Source) -> Result<Opened, OpenError> {
+    use super::camera::{Backoff, Camera, Wanted};
+    let Source::V4l2 {
+        device,
+        format,
+        width,
+        height,
+        fps,
+    } = source
+    else {
+        return Err(OpenError::Unsupported {
+            kind: "v4l2",
+            why: "not a camera source",
+        });
+    };
+    let want = Wanted {
+        format: *format,
+        width: *width,
+        height: *height,
+        fps: *fps,
+    };
+    let device = super::v4l2::V4l2Device::new(device);
+    Ok(Opened {
+        frames: Box::new(Camera::new(device, want, Backoff::default())),
+        live: true,
+    })
+}
+
+#[cfg(not(feature = "v4l2"))]
+fn camera(_: &Source) -> Result<Opened, OpenError> {
+    Err(OpenError::Unsupported {
+        kind: "v4l2",
+        why: "this build has no camera support; build with `--features v4l2` (needs libclang \
+              and the kernel headers), or use a folder, image, mjpeg or y4m source",
+    })
 }

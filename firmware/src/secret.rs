@@ -1,0 +1,123 @@
+//! Secret key files the device makes for itself: the gallery's sealing key and the key that
+//! signs access decisions. Each is created on first run (random bytes, mode 0600, written
+//! with `create_new` so two starts never make two keys) and refused later if other users can
+//! read it or its length is wrong. Not a pipeline stage: the gallery and *publish* use it.
+
+use chacha20poly1305::aead::OsRng;
+use chacha20poly1305::aead::rand_core::RngCore;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why a key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The file could not be read or created.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// Which key (`gallery key`, `access signing key`).
+        what: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file exists but is not a key of the right length.
+    #[error("{what} {path}: expected exactly {expected} bytes, found {len}")]
+    Length {
+        /// Which key.
+        what: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// The length a key has.
+        expected: usize,
+        /// The file's length.
+        len: usize,
+    },
+    /// Other users can read the file.
+    #[error("{what} {path}: readable by other users (mode {mode:o}); expected 0600")]
+    Permissions {
+        /// Which key.
+        what: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// Reads the `N`-byte key at `path`, creating it from the system's random source on first run.
+pub fn open_or_create<const N: usize>(
+    path: &Path,
+    what: &'static str,
+) -> Result<[u8; N], SecretError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| SecretError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            let mut key = [0u8; N];
+            OsRng.fill_bytes(&mut key);
+            file.write_all(&key).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            return Ok(key);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::Permissions {
+            what,
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| SecretError::Length {
+        what,
+        path: path.to_owned(),
+        expected: N,
+        len: bytes.len(),
+    })
+}
+
+/// `N` random bytes from the system's source (nonces).
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_is_made_once_kept_private_and_checked_on_reopening() {
+        let dir = std::env::temp_dir().join(format!("facegate-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k");
+        let _ = std::fs::remove_file(&path);
+        let a: [u8; 32] = open_or_create(&path, "test key").unwrap();
+        let b: [u8; 32] = open_or_create(&path, "test key").unwrap();
+        assert_eq!(a, b, "the second open reads the first key");
+        assert_ne!(a, [0u8; 32]);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let err = open_or_create::<16>(&path, "test key").unwrap_err();
+        assert!(matches!(err, SecretError::Length { len: 32, .. }), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = open_or_create::<32>(&path, "test key").unwrap_err();
+        assert!(err.to_string().contains("0600"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
