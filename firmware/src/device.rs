@@ -13,7 +13,7 @@ use crate::matching::Matcher;
 use crate::model::{ModelError, Models};
 use crate::pipeline::{self, Pipeline, PipelineError, RunStats};
 use crate::publish::access::AccessSigner;
-use crate::publish::mqtt::{AccessSettings, MqttLink, MqttSettings};
+use crate::publish::mqtt::{AccessSettings, FrigateMirror, MqttLink, MqttSettings};
 use crate::publish::outbox::{Outbox, OutboxError};
 use crate::publish::state::DeviceState;
 use crate::publish::topics::Topics;
@@ -80,6 +80,8 @@ pub struct Device {
     pub models: Models,
     /// The gallery.
     pub gallery: Gallery,
+    /// Enrollment verdicts not yet published.
+    unreported: Vec<serde_json::Value>,
 }
 
 /// RFC 3339 now.
@@ -108,17 +110,23 @@ impl Device {
             cfg,
             models,
             gallery,
+            unreported: Vec::new(),
         })
     }
 
-    /// Enrolls the config's people (and forgets those it no longer lists).
+    /// Enrolls the config's people (and forgets those it no longer lists). The verdicts are
+    /// also published on `.../enroll/progress` once the next run connects.
     pub fn enroll(&mut self) -> Result<Vec<PersonEnrollment>, DeviceError> {
-        Ok(sync_config(
-            &self.models,
-            &self.cfg,
-            &mut self.gallery,
-            &now(),
-        )?)
+        let enrolled = sync_config(&self.models, &self.cfg, &mut self.gallery, &now())?;
+        self.unreported = crate::command::progress_messages(&enrolled, "config", None);
+        Ok(enrolled)
+    }
+
+    /// Publishes the verdicts of the last enrollment that were not published yet.
+    pub fn report_enrollment(&mut self, inbox: &crate::publish::mqtt::CommandInbox) {
+        for m in self.unreported.drain(..) {
+            inbox.progress(&m);
+        }
     }
 
     /// The matcher over the gallery as it is now.
@@ -170,6 +178,12 @@ impl Device {
             outbox,
             gate,
         );
+        if cfg.frigate.enabled {
+            link.enable_frigate(FrigateMirror {
+                topic: cfg.frigate.topic.clone(),
+                camera: cfg.frigate.camera.clone(),
+            });
+        }
         let access_key = signer.as_ref().map(|(s, _)| s.public_key_hex());
         if let Some((signer, valid)) = signer {
             link.enable_access(AccessSettings {
@@ -221,11 +235,14 @@ impl Device {
                 .ok()
         });
         let inbox = link.commands();
+        self.report_enrollment(&inbox);
         let (models, cfg, gallery) = (&self.models, &self.cfg, &mut self.gallery);
         let mut p = Pipeline::new(models, cfg, matcher);
         let mut between = |p: &mut Pipeline| {
             for command in inbox.take() {
-                let response = crate::command::run(&command, models, cfg, gallery, p);
+                let mut progress = |m: &serde_json::Value| inbox.progress(m);
+                let response =
+                    crate::command::run(&command, models, cfg, gallery, p, &mut progress);
                 inbox.respond(&command, &response);
             }
             Ok(())

@@ -99,8 +99,37 @@ fn assess_photo(
     Ok(face.embedding.feature.clone())
 }
 
-/// Enrolls `people` into `gallery` with `origin` (`config` or `command`), checking each new
-/// template against everyone else's (existing and new) at `duplicate_threshold`.
+/// Where enrolled people come from, and how their photos are named in verdicts (the name is
+/// also bound into each sealed template).
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// The config: photos named by their path.
+    Config,
+    /// An MQTT command: photos named by `label` (their place in the request).
+    Command {
+        /// The photo's name, from its scratch path.
+        label: &'a dyn Fn(&std::path::Path) -> String,
+    },
+}
+
+impl Origin<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Command { .. } => "command",
+        }
+    }
+
+    fn label(&self, path: &std::path::Path) -> String {
+        match self {
+            Self::Config => path.display().to_string(),
+            Self::Command { label } => label(path),
+        }
+    }
+}
+
+/// Enrolls `people` into `gallery` from `origin`, checking each new template against
+/// everyone else's (existing and new) at `duplicate_threshold`.
 #[allow(clippy::too_many_arguments)]
 pub fn enroll(
     models: &Models,
@@ -108,7 +137,7 @@ pub fn enroll(
     occlusion: &OcclusionRule,
     gallery: &mut Gallery,
     people: &[Person],
-    origin: &str,
+    origin: Origin<'_>,
     duplicate_threshold: f32,
     now: &str,
 ) -> Result<Vec<PersonEnrollment>, GalleryError> {
@@ -119,7 +148,7 @@ pub fn enroll(
             p.photos
                 .iter()
                 .map(|path| Candidate {
-                    photo: path.display().to_string(),
+                    photo: origin.label(path),
                     verdict: assess_photo(models, limits, occlusion, path),
                 })
                 .collect()
@@ -191,7 +220,7 @@ pub fn enroll(
                 id: person.id.clone(),
                 name: person.name.clone(),
                 threshold: person.threshold,
-                origin: origin.to_owned(),
+                origin: origin.name().to_owned(),
                 enrolled_at: now.to_owned(),
             };
             gallery.replace_person(&record, &model_id, &templates, &verdicts)?;
@@ -223,7 +252,7 @@ pub fn sync_config(
         &cfg.matching.occlusion,
         gallery,
         &cfg.people,
-        "config",
+        Origin::Config,
         duplicate,
         now,
     )?;

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
+use base64::Engine;
 use facegate::device::Device;
 use facegate::pipeline::Pipeline;
 use facegate::publish::access::{AccessVerifier, Verdict};
@@ -42,6 +43,9 @@ host = "{host}"
 port = {port}
 prefix = "facegate-test"
 drain_seconds = 15
+[frigate]
+enabled = true
+topic = "facegate-test/{id}/frigate/tracked_object_update"
 [[people]]
 id = "obama"
 name = "Barack Obama"
@@ -219,6 +223,17 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(d["cmps"][format!("{id}_face")]["state_topic"], events_topic);
     assert_eq!(d["cmps"][format!("{id}_heatmap")]["p"], "image");
 
+    // The Frigate mirror: the recognition, as Frigate's own automations expect it.
+    let frigate: Vec<Value> = on(&got, &format!("{base}/frigate/tracked_object_update"))
+        .iter()
+        .map(|m| json(m))
+        .collect();
+    assert!(!frigate.is_empty());
+    assert_eq!(frigate[0]["type"], "face");
+    assert_eq!(frigate[0]["name"], "Barack Obama");
+    assert_eq!(frigate[0]["camera"], id.as_str());
+    assert!(frigate[0]["score"].as_f64().unwrap() > 0.9);
+
     // Presence: retained; Obama while his track lasted, nobody once it ended.
     let presence: Vec<Value> = on(&got, &format!("{base}/presence"))
         .iter()
@@ -330,11 +345,13 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     std::fs::write(dir.join("facegate.toml"), cfg_text).unwrap();
 
     let rec = Recorder::start(&broker, &format!("{base}/response/#"));
+    let progress = Recorder::start(&broker, &format!("{base}/enroll/progress"));
     let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
     device.enroll().unwrap();
     let matcher = device.matcher().unwrap();
     let link = device.connect(&matcher).unwrap();
     let inbox = link.commands();
+    device.report_enrollment(&inbox);
     let start = std::time::Instant::now();
     while !link.listening() {
         assert!(
@@ -399,20 +416,108 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
         commands = inbox.take();
         std::thread::sleep(Duration::from_millis(20));
     }
-    for c in &commands {
-        let response =
-            facegate::command::run(c, &device.models, &device.cfg, &mut device.gallery, &mut p);
-        inbox.respond(c, &response);
-    }
+    let mut serve = |commands: &[facegate::command::Command], p: &mut Pipeline| {
+        for c in commands {
+            let mut progress = |m: &Value| inbox.progress(m);
+            let response = facegate::command::run(
+                c,
+                &device.models,
+                &device.cfg,
+                &mut device.gallery,
+                p,
+                &mut progress,
+            );
+            inbox.respond(c, &response);
+        }
+    };
+    serve(&commands, &mut p);
     let got = rec.wait_until(LIMIT, |got| got.len() >= 2);
     let done = json(&got[1]);
     assert_eq!(done["transaction"], "t-signed");
     assert_eq!(done["ok"], true, "{done}");
-    assert!(device.gallery.person_ids().unwrap().is_empty());
     assert!(
         p.matcher().index().is_empty(),
         "the matcher forgets the erased person at once"
     );
+
+    // Enroll by command: a photo in the request, its verdict on enroll/progress and in the
+    // response; a person the config lists cannot be overwritten this way.
+    let photo = std::fs::read(repo().join("config/demo/enroll/biden.jpg")).unwrap();
+    let photo = base64::engine::general_purpose::STANDARD.encode(photo);
+    let signed = |tx: &str, person: &str| {
+        let topic = format!("{base}/request/enroll");
+        let request = serde_json::json!({
+            "transaction": tx, "issued_at": now, "person": person, "name": "Joe Biden",
+            "photos": [photo],
+        })
+        .to_string();
+        let hmac = facegate::command::CommandKey::from_bytes(key).sign(&topic, &request);
+        serde_json::json!({ "request": request, "hmac": hmac }).to_string()
+    };
+    send("enroll", signed("t-enroll", "biden"));
+    send("enroll", signed("t-config-person", "obama"));
+    let start = std::time::Instant::now();
+    let mut commands = Vec::new();
+    while commands.len() < 2 {
+        assert!(start.elapsed() < LIMIT, "the enroll requests never arrived");
+        commands.extend(inbox.take());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serve(&commands, &mut p);
+    let got = rec.wait_until(LIMIT, |got| got.len() >= 4);
+    let answer = |tx: &str| {
+        got.iter()
+            .map(json)
+            .find(|r| r["transaction"] == tx)
+            .unwrap()
+    };
+    let enrolled = answer("t-enroll");
+    assert_eq!(enrolled["ok"], true, "{enrolled}");
+    assert_eq!(enrolled["enrolled"]["templates"], 1, "{enrolled}");
+    assert_eq!(enrolled["enrolled"]["photos"][0]["photo"], "photos[0]");
+    let refused = answer("t-config-person");
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["error"].as_str().unwrap().contains("config"),
+        "{refused}"
+    );
+    let verdicts = progress.wait_until(LIMIT, |got| {
+        got.iter().any(|m| json(m)["transaction"] == "t-enroll")
+    });
+    let v = verdicts
+        .iter()
+        .map(json)
+        .find(|m| m["transaction"] == "t-enroll")
+        .unwrap();
+    assert_eq!(
+        (&v["verdict"], &v["source"], &v["person"], &v["of"]),
+        (
+            &Value::from("accepted"),
+            &Value::from("command"),
+            &Value::from("biden"),
+            &Value::from(1)
+        )
+    );
+    assert!(
+        verdicts.iter().any(|m| json(m)["source"] == "config"),
+        "the start enrollment's verdicts are published too"
+    );
+    assert_eq!(device.gallery.person_ids().unwrap(), ["biden"]);
+    assert_eq!(
+        device.gallery.person("biden").unwrap().unwrap().origin,
+        "command"
+    );
+    assert_eq!(
+        p.matcher().index().people().len(),
+        1,
+        "matched from the next frame on"
+    );
+    let scratch: Vec<_> = std::fs::read_dir(dir.join("state"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".enroll"))
+        .collect();
+    assert!(scratch.is_empty(), "the request's photos are deleted");
     drop(p);
     link.close(Duration::from_secs(5)).unwrap();
     std::fs::remove_dir_all(dir).unwrap();

@@ -1,5 +1,7 @@
 //! Commands from the bus: `<prefix>/<device>/request/<action>` -> `.../response/<action>`, the
-//! caller's `transaction` echoed (Zigbee2MQTT style).
+//! caller's `transaction` echoed (Zigbee2MQTT style). Actions: `list`, `erase`, `reload`,
+//! `enroll` ([`enroll`]: photos in the request); enrollments also publish each photo's verdict
+//! on `.../enroll/progress`.
 //!
 //! Beside the pipeline: requests are checked on arrival ([`verify`]): a request without a valid
 //! HMAC from the device's command key, too old, from the future, or replayed is refused and the
@@ -11,10 +13,11 @@
 //! the inner request `{"transaction": "...", "issued_at": <unix seconds>, ...action fields}`.
 //! Signing the exact text (not re-serialised JSON) means every language can produce it.
 
+pub mod enroll;
 pub mod verify;
 
 use crate::config::Config;
-use crate::enroll::sync_config;
+use crate::enroll::{PersonEnrollment, sync_config};
 use crate::gallery::Gallery;
 use crate::model::Models;
 use crate::pipeline::{self, Pipeline};
@@ -23,7 +26,7 @@ use serde_json::{Value, json};
 pub use verify::{CommandKey, Gate, Refusal, Verified};
 
 /// What a verified request asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum Action {
     /// Everyone enrolled, with their photo verdicts.
@@ -35,6 +38,18 @@ pub enum Action {
     },
     /// Re-read the config and enroll its people again.
     Reload,
+    /// Enroll (or re-enroll) a person from photos sent in the request.
+    Enroll {
+        /// Stable id (same rules as in the config).
+        person: String,
+        /// Display name.
+        name: String,
+        /// The photos, each a base64-encoded JPEG or PNG file.
+        photos: Vec<String>,
+        /// Per-person threshold, stricter than the card's.
+        #[serde(default)]
+        threshold: Option<f32>,
+    },
 }
 
 /// A request that passed the gate, waiting to run.
@@ -48,13 +63,41 @@ pub struct Command {
     pub request: Value,
 }
 
-/// Runs one command against the device; returns the response payload.
+/// One message on `.../enroll/progress` per photo of `enrolled`: what the technician watches.
+pub fn progress_messages(
+    enrolled: &[PersonEnrollment],
+    source: &str,
+    transaction: Option<&str>,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for p in enrolled {
+        for (i, photo) in p.photos.iter().enumerate() {
+            out.push(json!({
+                "transaction": transaction,
+                "source": source,
+                "person": p.id,
+                "photo": photo.photo,
+                "index": i + 1,
+                "of": p.photos.len(),
+                "verdict": photo.verdict,
+                "detail": photo.detail,
+                "templates": p.templates,
+                "kept_previous": p.kept_previous,
+            }));
+        }
+    }
+    out
+}
+
+/// Runs one command against the device; returns the response payload. Enrollments also
+/// report each photo's verdict through `progress` as they finish.
 pub fn run(
     command: &Command,
     models: &Models,
     cfg: &Config,
     gallery: &mut Gallery,
     pipeline: &mut Pipeline,
+    progress: &mut dyn FnMut(&Value),
 ) -> Value {
     let mut fields = command.request.clone();
     if let Some(obj) = fields.as_object_mut() {
@@ -75,8 +118,34 @@ pub fn run(
             Err(e) => Err(e.to_string()),
         },
         Action::Reload => sync_config(models, cfg, gallery, &crate::device::now())
-            .map(|enrolled| json!({ "enrolled": enrolled }))
+            .map(|enrolled| {
+                let tx = Some(command.transaction.as_str());
+                progress_messages(&enrolled, "config", tx)
+                    .iter()
+                    .for_each(&mut *progress);
+                json!({ "enrolled": enrolled })
+            })
             .map_err(|e| e.to_string()),
+        Action::Enroll {
+            person,
+            name,
+            photos,
+            threshold,
+        } => {
+            let request = enroll::Request {
+                person,
+                name,
+                photos,
+                threshold,
+            };
+            enroll::run(models, cfg, gallery, &request).map(|enrolled| {
+                let tx = Some(command.transaction.as_str());
+                progress_messages(std::slice::from_ref(&enrolled), "command", tx)
+                    .iter()
+                    .for_each(&mut *progress);
+                json!({ "enrolled": enrolled })
+            })
+        }
     };
     let result = result.and_then(|body| {
         // The gallery changed under the matcher: rebuild it before the next frame.

@@ -85,6 +85,22 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let access = check_access(&mut r, &raw, base, &storage_dir);
     let display = check_display(&mut r, &raw, base);
     let door = check_door(&mut r, &raw, base);
+    let frigate = raw.frigate.as_ref().map_or_else(Default::default, |f| {
+        let v = f.get_ref();
+        let bad = v.topic.is_empty() || v.topic.contains(['+', '#']);
+        rule(
+            &mut r,
+            f,
+            bad,
+            "frigate.topic",
+            "expected a topic without + or #",
+        );
+        let mut v = v.clone();
+        if v.camera.is_empty() {
+            v.camera.clone_from(&device.id);
+        }
+        v
+    });
     let home_assistant = raw
         .home_assistant
         .as_ref()
@@ -117,6 +133,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             access,
             display,
             door,
+            frigate,
             home_assistant,
         });
     }
@@ -126,7 +143,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
 }
 
 /// Ids become MQTT topic levels and Home Assistant ids, so they are kept to a safe alphabet.
-fn id_problem(id: &str) -> Option<String> {
+pub(crate) fn id_problem(id: &str) -> Option<String> {
     let ok_chars = id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');

@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::check;
+pub(crate) use check::id_problem;
 
 /// A checked configuration, with paths resolved against the config file's folder.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +51,30 @@ pub struct Config {
     pub display: Option<crate::display::DisplayConfig>,
     /// The local door relay; `None` when off (the default).
     pub door: Option<crate::door::DoorConfig>,
+    /// The Frigate mirror.
+    pub frigate: Frigate,
+}
+
+/// Recognitions mirrored as Frigate `tracked_object_update` messages (`[frigate]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Frigate {
+    /// Mirror them (off by default).
+    pub enabled: bool,
+    /// The topic.
+    pub topic: String,
+    /// The `camera` field; empty means the device id.
+    pub camera: String,
+}
+
+impl Default for Frigate {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            topic: "frigate/tracked_object_update".into(),
+            camera: String::new(),
+        }
+    }
 }
 
 /// Signed access decisions (`[access]`, on by default).

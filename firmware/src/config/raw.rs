@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub access: Option<RawAccess>,
     pub display: Option<RawDisplay>,
     pub door: Option<RawDoor>,
+    pub frigate: Option<Spanned<super::Frigate>>,
     pub home_assistant: Option<Spanned<super::HomeAssistant>>,
 }
 

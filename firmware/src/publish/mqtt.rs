@@ -81,6 +81,8 @@ impl Transient {
 
 /// Most accepted commands waiting for the main loop; beyond, requests are refused as busy.
 const COMMAND_LIMIT: usize = 32;
+/// Most enrollment verdicts held while disconnected.
+pub const PROGRESS_LIMIT: usize = 64;
 /// Most transient messages held while disconnected (newest kept).
 const TRANSIENT_LIMIT: usize = 8;
 /// How long the sender waits for one acknowledgement before sending again.
@@ -145,6 +147,35 @@ pub struct MqttLink {
     sender: Option<JoinHandle<()>>,
     access: Option<AccessSettings>,
     presence: Presence,
+    frigate: Option<FrigateMirror>,
+}
+
+/// Recognitions mirrored as Frigate `tracked_object_update` messages, for automations written
+/// against Frigate's face recognition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrigateMirror {
+    /// Where they go (Frigate's own is `frigate/tracked_object_update`).
+    pub topic: String,
+    /// The `camera` field.
+    pub camera: String,
+}
+
+impl FrigateMirror {
+    /// The mirrored message for `event`, when it is a recognition.
+    pub fn message(&self, event: &Event) -> Option<serde_json::Value> {
+        let person = event.person.as_ref()?;
+        if event.result != Outcome::Match || event.lifecycle == crate::decide::Lifecycle::End {
+            return None;
+        }
+        Some(serde_json::json!({
+            "type": "face",
+            "id": event.id,
+            "name": person.name.as_deref().unwrap_or(&person.id),
+            "score": event.scores.as_ref().map(|s| s.score),
+            "camera": self.camera,
+            "timestamp": unix_now(),
+        }))
+    }
 }
 
 impl std::fmt::Debug for MqttLink {
@@ -231,7 +262,13 @@ impl MqttLink {
             sender: Some(sender),
             access: None,
             presence: Presence::default(),
+            frigate: None,
         }
+    }
+
+    /// Mirrors recognitions as Frigate `tracked_object_update` messages (QoS 0, not retained).
+    pub fn enable_frigate(&mut self, mirror: FrigateMirror) {
+        self.frigate = Some(mirror);
     }
 
     /// Publishes a signed decision on `.../access` with every event that takes one.
@@ -397,6 +434,25 @@ impl CommandInbox {
     /// Every command waiting, oldest first.
     pub fn take(&self) -> Vec<Command> {
         self.shared.lock().commands.drain(..).collect()
+    }
+
+    /// Publishes one enrollment verdict on `.../enroll/progress` (QoS 1, not retained; at most
+    /// [`PROGRESS_LIMIT`] wait while the broker is away, the oldest dropped).
+    pub fn progress(&self, body: &serde_json::Value) {
+        let mut s = self.shared.lock();
+        let topic = self.topics.enroll_progress();
+        if s.transient.iter().filter(|t| t.topic == topic).count() >= PROGRESS_LIMIT
+            && let Some(at) = s.transient.iter().position(|t| t.topic == topic)
+        {
+            s.transient.remove(at);
+        }
+        s.transient.push_back(Transient::new(
+            topic,
+            body.to_string().into_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        ));
+        self.shared.changed.notify_all();
     }
 
     /// Publishes the response to `command`.
@@ -732,6 +788,21 @@ impl Sink for MqttLink {
             push_access(&mut s, t);
         }
         self.presence.observe(event);
+        if let Some(m) = self.frigate.as_ref().and_then(|f| f.message(event)) {
+            let topic = self
+                .frigate
+                .as_ref()
+                .map(|f| f.topic.clone())
+                .unwrap_or_default();
+            if s.transient.len() < TRANSIENT_LIMIT * 4 {
+                s.transient.push_back(Transient::new(
+                    topic,
+                    m.to_string().into_bytes(),
+                    QoS::AtMostOnce,
+                    false,
+                ));
+            }
+        }
         if let Some(png) = heatmap {
             push_transient(
                 &mut s,

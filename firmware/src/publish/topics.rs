@@ -44,6 +44,11 @@ impl Topics {
         format!("{}/presence", self.base)
     }
 
+    /// One message per enrollment photo's verdict, as enrollments run.
+    pub fn enroll_progress(&self) -> String {
+        format!("{}/enroll/progress", self.base)
+    }
+
     /// Requests to the device: `<base>/request/<action>` (the subscription filter).
     pub fn requests(&self) -> String {
         format!("{}/request/+", self.base)
