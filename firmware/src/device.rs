@@ -49,6 +49,9 @@ pub enum DeviceError {
     /// The door relay.
     #[error(transparent)]
     Door(DoorError),
+    /// TLS to the broker.
+    #[error(transparent)]
+    Tls(#[from] crate::publish::tls::TlsError),
     /// The access signing key.
     #[error(transparent)]
     AccessKey(crate::secret::SecretError),
@@ -157,6 +160,10 @@ impl Device {
                 .home_assistant
                 .discovery
                 .then(|| (cfg.home_assistant.prefix.clone(), cfg.device.name.clone())),
+            tls: match &cfg.mqtt.tls {
+                Some(t) => Some(crate::publish::tls::client_config(t)?),
+                None => None,
+            },
         };
         let gate = match &cfg.commands {
             Some(c) => Some(Gate::new(

@@ -25,6 +25,8 @@ pub struct Broker {
     child: Option<Child>,
     dir: Option<PathBuf>,
     persistent: bool,
+    /// Extra lines for the listener (TLS settings).
+    listener: String,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -65,6 +67,7 @@ impl Broker {
                     child: None,
                     dir: None,
                     persistent: false,
+                    listener: String::new(),
                 }
             }
             Err(_) => Self::private(),
@@ -85,7 +88,18 @@ impl Broker {
             child: None,
             dir: Some(dir),
             persistent: false,
+            listener: String::new(),
         };
+        broker.start();
+        broker
+    }
+
+    /// A broker of this test's own whose only listener speaks TLS with these Mosquitto
+    /// listener settings (`cafile`, `certfile`, `keyfile`, `require_certificate`, ...).
+    pub fn private_tls(listener: &str) -> Self {
+        let mut broker = Self::private();
+        broker.stop();
+        broker.listener = listener.to_owned();
         broker.start();
         broker
     }
@@ -116,8 +130,8 @@ impl Broker {
             "persistence false\n".to_owned()
         };
         let text = format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\n{persistence}log_dest none\n",
-            self.port
+            "listener {} 127.0.0.1\n{}\nallow_anonymous true\n{persistence}log_dest none\n",
+            self.port, self.listener
         );
         std::fs::write(&conf, text).expect("cannot write broker config");
         let child = Command::new(mosquitto_binary())
@@ -357,4 +371,48 @@ impl Drop for Recorder {
             let _ = t.join();
         }
     }
+}
+
+/// The repository's root folder.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A device folder for the tests: `frames` (copies of the demo's `frames` files, in order),
+/// state in `state/`, the demo's Obama enrolled, talking to `broker` as `id`; `extra` TOML is
+/// appended to the config (`[mqtt.tls]`, `[frigate]`, ...).
+pub fn device_dir(broker: &Broker, id: &str, frames: &[&str], extra: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("facegate-e2e-device"));
+    std::fs::create_dir_all(dir.join("frames")).expect("cannot create the device folder");
+    let demo = repo().join("config/demo");
+    for (i, f) in frames.iter().enumerate() {
+        std::fs::copy(demo.join(f), dir.join(format!("frames/{i:03}.jpg")))
+            .expect("cannot copy a demo frame");
+    }
+    let config = format!(
+        r#"
+[device]
+id = "{id}"
+[source]
+kind = "folder"
+path = "frames"
+[storage]
+dir = "state"
+[mqtt]
+host = "{host}"
+port = {port}
+prefix = "facegate-test"
+drain_seconds = 15
+[[people]]
+id = "obama"
+name = "Barack Obama"
+photos = ["{demo}/originals/obama2.jpg"]
+{extra}
+"#,
+        host = broker.host,
+        port = broker.port,
+        demo = demo.display()
+    );
+    std::fs::write(dir.join("facegate.toml"), config).expect("cannot write the config");
+    dir
 }

@@ -10,53 +10,19 @@ use facegate::device::Device;
 use facegate::pipeline::Pipeline;
 use facegate::publish::access::{AccessVerifier, Verdict};
 use facegate::source::Frame;
-use facegate_e2e::{Broker, Received, Recorder, unique};
+use facegate_e2e::{Broker, Received, Recorder, repo, unique};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A device folder: config, frames and state, talking to `broker` as `id`.
+/// A device folder mirroring recognitions to Frigate under the test's own topics.
 fn device_dir(broker: &Broker, id: &str, frames: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique("facegate-e2e-device"));
-    std::fs::create_dir_all(dir.join("frames")).unwrap();
-    let demo = repo().join("config/demo");
-    for (i, f) in frames.iter().enumerate() {
-        std::fs::copy(demo.join(f), dir.join(format!("frames/{i:03}.jpg"))).unwrap();
-    }
-    let config = format!(
-        r#"
-[device]
-id = "{id}"
-[source]
-kind = "folder"
-path = "frames"
-[storage]
-dir = "state"
-[mqtt]
-host = "{host}"
-port = {port}
-prefix = "facegate-test"
-drain_seconds = 15
-[frigate]
-enabled = true
-topic = "facegate-test/{id}/frigate/tracked_object_update"
-[[people]]
-id = "obama"
-name = "Barack Obama"
-photos = ["{demo}/originals/obama2.jpg"]
-"#,
-        host = broker.host,
-        port = broker.port,
-        demo = demo.display()
+    let frigate = format!(
+        "[frigate]\nenabled = true\ntopic = \"facegate-test/{id}/frigate/tracked_object_update\""
     );
-    std::fs::write(dir.join("facegate.toml"), config).unwrap();
-    dir
+    facegate_e2e::device_dir(broker, id, frames, &frigate)
 }
 
 fn on<'a>(got: &'a [Received], topic: &str) -> Vec<&'a Received> {

@@ -353,6 +353,33 @@ fn check_mqtt(r: &mut Report, raw: &RawConfig, device_id: &str, base: &Path) -> 
         Some(d) => *d.get_ref(),
         None => 5.0,
     };
+    let tls = m.tls.as_ref().map(|t| {
+        let file = |r: &mut Report, f: &Spanned<String>, name: &str| {
+            let path = base.join(f.get_ref());
+            if let Err(e) = std::fs::metadata(&path) {
+                r.at(
+                    f,
+                    format!("mqtt.tls.{name}"),
+                    format!("{}: {e}", path.display()),
+                );
+            }
+            path
+        };
+        let ca_file = file(r, &t.ca_file, "ca_file");
+        let client = match (&t.cert_file, &t.key_file) {
+            (Some(c), Some(k)) => Some((file(r, c, "cert_file"), file(r, k, "key_file"))),
+            (Some(one), None) | (None, Some(one)) => {
+                r.at(
+                    one,
+                    "mqtt.tls",
+                    "a client certificate needs both `cert_file` and `key_file`",
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        crate::config::Tls { ca_file, client }
+    });
     Mqtt {
         host: m.host.get_ref().clone(),
         port: *m.port.get_ref(),
@@ -362,6 +389,7 @@ fn check_mqtt(r: &mut Report, raw: &RawConfig, device_id: &str, base: &Path) -> 
         keep_alive_seconds,
         queue_limit,
         drain_seconds,
+        tls,
     }
 }
 
@@ -1106,6 +1134,31 @@ photos = ["broken.jpg", "missing.jpg"]
             .map(|i| i.field)
             .collect();
         assert_eq!(fields, ["door.line", "door.command"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tls_needs_its_files_and_a_certificate_with_its_key() {
+        let dir = scratch("tls");
+        std::fs::write(dir.join("ca.pem"), "x").unwrap();
+        let ok = check(
+            &format!("{MINIMAL}\n[mqtt.tls]\nca_file = \"ca.pem\"\n"),
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.mqtt.tls,
+            Some(crate::config::Tls {
+                ca_file: dir.join("ca.pem"),
+                client: None
+            })
+        );
+        let half = format!("{MINIMAL}\n[mqtt.tls]\nca_file = \"ca.pem\"\ncert_file = \"ca.pem\"\n");
+        assert_eq!(check(&half, &dir).unwrap_err()[0].field, "mqtt.tls");
+        let missing = format!("{MINIMAL}\n[mqtt.tls]\nca_file = \"nope.pem\"\n");
+        let issues = check(&missing, &dir).unwrap_err();
+        assert_eq!(issues[0].field, "mqtt.tls.ca_file");
+        assert!(issues[0].message.contains("nope.pem"), "{issues:?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -248,6 +248,17 @@ pub struct Mqtt {
     pub queue_limit: usize,
     /// On exit, how long to wait for queued events to reach the broker.
     pub drain_seconds: f32,
+    /// TLS to the broker; `None` for plain TCP.
+    pub tls: Option<Tls>,
+}
+
+/// TLS to the broker (`[mqtt.tls]`). The broker's certificate must name `mqtt.host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificates of the authorities that may sign the broker's certificate.
+    pub ca_file: PathBuf,
+    /// The device's own certificate chain and private key (PEM), when the broker asks for them.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// A person to enroll.

@@ -145,6 +145,15 @@ pub(super) struct RawMqtt {
     pub keep_alive_seconds: Option<Spanned<u64>>,
     pub queue_limit: Option<Spanned<usize>>,
     pub drain_seconds: Option<Spanned<f32>>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub ca_file: Spanned<String>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
 }
 
 impl Default for RawMqtt {
@@ -160,6 +169,7 @@ impl Default for RawMqtt {
             keep_alive_seconds: None,
             queue_limit: None,
             drain_seconds: None,
+            tls: None,
         }
     }
 }

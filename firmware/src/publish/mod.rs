@@ -13,6 +13,7 @@ pub mod mqtt;
 pub mod outbox;
 pub mod presence;
 pub mod state;
+pub mod tls;
 pub mod topics;
 
 use event::Event;

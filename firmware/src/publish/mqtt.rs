@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How the device reaches its broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct MqttSettings {
     /// Broker host.
     pub host: String,
@@ -43,6 +43,8 @@ pub struct MqttSettings {
     pub keep_alive: Duration,
     /// Home Assistant discovery: the discovery prefix and the device's display name.
     pub discovery: Option<(String, String)>,
+    /// TLS, when the broker is reached over it.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Signing of the door decisions on `.../access`.
@@ -211,6 +213,11 @@ impl MqttLink {
         ));
         if let Some((user, pass)) = &settings.credentials {
             opts.set_credentials(user, pass);
+        }
+        if let Some(tls) = &settings.tls {
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(Arc::clone(tls)),
+            ));
         }
         let (client, connection) = Client::new(opts, 64);
         let shared = Arc::new(Shared::default());
