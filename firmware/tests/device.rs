@@ -290,3 +290,87 @@ fn bench_measures_every_target() {
     assert!(rows.iter().all(|r| !r.value.contains("NaN")));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// One frame from `photo` through a fresh pipeline; the face's event.
+fn see(cfg: &Config, m: &Models, matcher: facegate::matching::Matcher, photo: &str) -> Event {
+    let mut p = Pipeline::new(m, cfg, matcher);
+    let mut got = Collect::default();
+    p.process(&frame(photo), &mut got).unwrap();
+    got.0.remove(0).0
+}
+
+/// A demo photo as a frame.
+fn frame(photo: &str) -> facegate::source::Frame {
+    facegate::source::Frame {
+        seq: 0,
+        time: std::time::SystemTime::now(),
+        origin: photo.into(),
+        image: image::open(repo().join("config/demo").join(photo))
+            .unwrap()
+            .to_rgb8(),
+    }
+}
+
+/// Sends `{"event": event, field: person}` as a `feedback` command; the response.
+fn tell(
+    p: &mut Pipeline,
+    m: &Models,
+    cfg: &Config,
+    g: &mut Gallery,
+    event: &str,
+    field: &str,
+    person: &str,
+) -> serde_json::Value {
+    let command = facegate::command::Command {
+        transaction: "t".into(),
+        action: "feedback".into(),
+        request: serde_json::json!({ "event": event, field: person }),
+    };
+    facegate::command::run(&command, m, cfg, g, p, &mut |_| {})
+}
+
+#[test]
+fn feedback_teaches_a_new_look_and_refuses_a_wrong_match_from_then_on() {
+    // "This is Obama": another photo of him, refused at first, recognised after feedback.
+    let dir = scratch("feedback-is");
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
+    let mut g = gallery(&cfg);
+    let mut p = Pipeline::new(&m, &cfg, matcher.clone());
+    let photo = "frames/01-obama-another-photo.jpg";
+    let mut got = Collect::default();
+    p.process(&frame(photo), &mut got).unwrap();
+    let first = &got.0[0].0;
+    assert_eq!(first.result, Outcome::Unknown);
+    let answer = tell(&mut p, &m, &cfg, &mut g, &first.id, "is", "obama");
+    assert_eq!(answer["ok"], true, "{answer}");
+    let again = see(&cfg, &m, p.matcher().clone(), photo);
+    assert_eq!(again.result, Outcome::Match, "{:?}", again.scores);
+
+    // Unknown events and ids that are not the event's match are refused.
+    let answer = tell(&mut p, &m, &cfg, &mut g, "no-such-event", "is", "obama");
+    assert_eq!(answer["ok"], false);
+    std::fs::remove_dir_all(dir).unwrap();
+
+    // "Not this person": a match is corrected, and the same face no longer passes.
+    let dir = scratch("feedback-is-not");
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
+    let mut g = gallery(&cfg);
+    let mut p = Pipeline::new(&m, &cfg, matcher);
+    let photo = "frames/02-obama-enrolled-photo.jpg";
+    let mut got = Collect::default();
+    p.process(&frame(photo), &mut got).unwrap();
+    let matched = &got.0[0].0;
+    assert_eq!(matched.result, Outcome::Match);
+    let wrong = tell(&mut p, &m, &cfg, &mut g, &matched.id, "is_not", "biden");
+    assert_eq!(wrong["ok"], false, "the event did not match biden: {wrong}");
+    let answer = tell(&mut p, &m, &cfg, &mut g, &matched.id, "is_not", "obama");
+    assert_eq!(answer["ok"], true, "{answer}");
+    let again = see(&cfg, &m, p.matcher().clone(), photo);
+    assert_ne!(again.result, Outcome::Match, "{:?}", again.scores);
+    // The correction outlives re-enrollment from the config, and goes with the person.
+    sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:02Z").unwrap();
+    assert_eq!(g.feedback_floors(&m.card.model_id).unwrap().len(), 1);
+    g.remove_person("obama").unwrap();
+    assert!(g.feedback_floors(&m.card.model_id).unwrap().is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}

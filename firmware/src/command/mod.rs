@@ -1,7 +1,7 @@
 //! Commands from the bus: `<prefix>/<device>/request/<action>` -> `.../response/<action>`, the
 //! caller's `transaction` echoed (Zigbee2MQTT style). Actions: `list`, `erase`, `reload`,
-//! `enroll` ([`enroll`]: photos in the request); enrollments also publish each photo's verdict
-//! on `.../enroll/progress`.
+//! `enroll` ([`enroll`]: photos in the request), `feedback` ([`feedback`]: correct a recent
+//! decision); enrollments also publish each photo's verdict on `.../enroll/progress`.
 //!
 //! Beside the pipeline: requests are checked on arrival ([`verify`]): a request without a valid
 //! HMAC from the device's command key, too old, from the future, or replayed is refused and the
@@ -14,6 +14,7 @@
 //! Signing the exact text (not re-serialised JSON) means every language can produce it.
 
 pub mod enroll;
+pub mod feedback;
 pub mod verify;
 
 use crate::config::Config;
@@ -49,6 +50,17 @@ pub enum Action {
         /// Per-person threshold, stricter than the card's.
         #[serde(default)]
         threshold: Option<f32>,
+    },
+    /// Correct a recent decision: the face of `event` is (`is`) or is not (`is_not`) a person.
+    Feedback {
+        /// The event id (from `.../events`).
+        event: String,
+        /// "This is X": X's id.
+        #[serde(default)]
+        is: Option<String>,
+        /// "Not this person": the id the event matched.
+        #[serde(default)]
+        is_not: Option<String>,
     },
 }
 
@@ -145,6 +157,9 @@ pub fn run(
                     .for_each(&mut *progress);
                 json!({ "enrolled": enrolled })
             })
+        }
+        Action::Feedback { event, is, is_not } => {
+            feedback::run(models, gallery, pipeline, &event, is, is_not)
         }
     };
     let result = result.and_then(|body| {

@@ -58,6 +58,18 @@ CREATE TABLE IF NOT EXISTS templates (
     sealed BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS templates_person ON templates(person_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY,
+    person_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('is', 'is_not')),
+    model_id TEXT NOT NULL,
+    floor REAL,
+    nonce BLOB,
+    sealed BLOB,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_person ON feedback(person_id);
 CREATE TABLE IF NOT EXISTS verdicts (
     person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     photo TEXT NOT NULL,
@@ -249,13 +261,79 @@ impl Gallery {
         tx.commit().map_err(err)
     }
 
-    /// Removes every trace of a person; returns whether they were enrolled.
+    /// Removes every trace of a person (templates, verdicts, feedback); returns whether they
+    /// were enrolled.
     pub fn remove_person(&mut self, id: &str) -> Result<bool, GalleryError> {
-        let n = self
-            .conn
+        let path = self.path.clone();
+        let err = |source| GalleryError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM feedback WHERE person_id = ?1", params![id])
+            .map_err(err)?;
+        let n = tx
             .execute("DELETE FROM people WHERE id = ?1", params![id])
-            .map_err(|e| self.db(e))?;
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
         Ok(n > 0)
+    }
+
+    /// Records "the face of `event_id` is `person_id`": its feature becomes one more template
+    /// of theirs (sealed like the others). Feedback outlives re-enrollment from the config; it
+    /// goes with the person.
+    pub fn add_feedback_is(
+        &mut self,
+        person_id: &str,
+        event_id: &str,
+        model_id: &str,
+        feature: &[f32],
+        now: &str,
+    ) -> Result<(), GalleryError> {
+        let photo = format!("feedback:{event_id}");
+        let sealed = self.seal.seal(feature, person_id, model_id, &photo)?;
+        self.conn
+            .execute(
+                "INSERT INTO feedback (person_id, event_id, kind, model_id, nonce, sealed, created_at)
+                 VALUES (?1, ?2, 'is', ?3, ?4, ?5, ?6)",
+                params![person_id, event_id, model_id, sealed.nonce, sealed.data, now],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// Records "the face of `event_id` is not `person_id`": their threshold (for `model_id`)
+    /// is raised to at least `floor`.
+    pub fn add_feedback_is_not(
+        &mut self,
+        person_id: &str,
+        event_id: &str,
+        model_id: &str,
+        floor: f32,
+        now: &str,
+    ) -> Result<(), GalleryError> {
+        self.conn
+            .execute(
+                "INSERT INTO feedback (person_id, event_id, kind, model_id, floor, created_at)
+                 VALUES (?1, ?2, 'is_not', ?3, ?4, ?5)",
+                params![person_id, event_id, model_id, floor, now],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    /// Per person, the highest threshold floor "not this person" feedback set for `model_id`.
+    pub fn feedback_floors(&self, model_id: &str) -> Result<Vec<(String, f32)>, GalleryError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT person_id, MAX(floor) FROM feedback
+                 WHERE kind = 'is_not' AND model_id = ?1 GROUP BY person_id ORDER BY person_id",
+            )
+            .map_err(|e| self.db(e))?;
+        stmt.query_map(params![model_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.db(e))
     }
 
     /// The ids of everyone enrolled.
@@ -332,14 +410,19 @@ impl Gallery {
         Ok(out)
     }
 
-    /// Every template made by `model_id`, opened. Templates of other models are skipped: a
-    /// feature is only comparable with features of the model that made it.
+    /// Every template made by `model_id`, opened, with those "this is X" feedback added.
+    /// Templates of other models are skipped: a feature is only comparable with features of
+    /// the model that made it.
     pub fn templates(&self, model_id: &str) -> Result<Vec<Template>, GalleryError> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT person_id, photo, nonce, sealed FROM templates WHERE model_id = ?1
-                 ORDER BY person_id, id",
+                 UNION ALL
+                 SELECT f.person_id, 'feedback:' || f.event_id, f.nonce, f.sealed
+                 FROM feedback f JOIN people p ON p.id = f.person_id
+                 WHERE f.kind = 'is' AND f.model_id = ?1
+                 ORDER BY 1",
             )
             .map_err(|e| self.db(e))?;
         let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = stmt

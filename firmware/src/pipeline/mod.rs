@@ -18,8 +18,9 @@ use crate::publish::{PublishError, Sink};
 use crate::source::handoff::Handoff;
 use crate::source::{Frame, FrameSource, SourceError};
 use analyse::{AnalyseError, FrameAnalysis, analyse};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +66,6 @@ pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Match
             threshold: s.person.threshold,
         })
         .collect();
-    let templates = gallery.templates(model_id)?;
-    let index = Index::new(models.card.outputs.feature.dim as usize, people, &templates)?;
     let thresholds =
         Thresholds::from_card(&models.card, cfg.matching.target_far).ok_or_else(|| {
             PipelineError::NoThreshold {
@@ -74,6 +73,20 @@ pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Match
                 far: cfg.matching.target_far,
             }
         })?;
+    // "Not this person" feedback only ever raises a person's threshold.
+    let floors = gallery.feedback_floors(model_id)?;
+    let people = people
+        .into_iter()
+        .map(|mut p| {
+            if let Some((_, floor)) = floors.iter().find(|(id, _)| *id == p.id) {
+                let own = p.threshold.unwrap_or(thresholds.full);
+                p.threshold = Some(own.max(*floor));
+            }
+            p
+        })
+        .collect();
+    let templates = gallery.templates(model_id)?;
+    let index = Index::new(models.card.outputs.feature.dim as usize, people, &templates)?;
     Ok(Matcher::new(
         index,
         models.regions.clone(),
@@ -108,6 +121,24 @@ pub struct Pipeline<'a> {
     run_id: String,
     next_seq: u64,
     stats: RunStats,
+    recent: VecDeque<Recent>,
+}
+
+/// Most recent events whose face is kept for feedback, and for how long.
+const RECENT_LIMIT: usize = 64;
+const RECENT_FOR: Duration = Duration::from_secs(600);
+
+/// A recent event's face, kept in memory (never published, never stored unless feedback asks)
+/// so that `feedback` can refer to it.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    /// The event id.
+    pub event_id: String,
+    /// The face's feature.
+    pub feature: Vec<f32>,
+    /// The best candidate's person id and full-feature score.
+    pub candidate: Option<(String, f32)>,
+    at: Instant,
 }
 
 impl<'a> Pipeline<'a> {
@@ -124,7 +155,16 @@ impl<'a> Pipeline<'a> {
             run_id: format!("{started:x}"),
             next_seq: 1,
             stats: RunStats::default(),
+            recent: VecDeque::new(),
         }
+    }
+
+    /// The face of a recent event (the last 64, up to 10 minutes old), for feedback.
+    pub fn recent(&self, event_id: &str) -> Option<&Recent> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|r| r.event_id == event_id && r.at.elapsed() <= RECENT_FOR)
     }
 
     /// The counts so far.
@@ -289,6 +329,20 @@ impl<'a> Pipeline<'a> {
             latency_ms: latency,
         };
         debug_assert!(event.lifecycle != Lifecycle::End || event.face.is_none());
+        if let Some(f) = face {
+            let people = self.matcher.index().people();
+            self.recent.retain(|r| r.event_id != event.id);
+            if self.recent.len() >= RECENT_LIMIT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(Recent {
+                event_id: event.id.clone(),
+                feature: f.embedding.feature.clone(),
+                candidate: candidate
+                    .and_then(|(_, c)| people.get(c.person).map(|p| (p.id.clone(), c.full_score))),
+                at: Instant::now(),
+            });
+        }
         self.next_seq = seq + 1;
         self.stats.events += 1;
         sink.publish(&event, heat.as_deref())?;
