@@ -5,7 +5,10 @@
 //! row matching the same person above threshold; `uncertain` is never acted on; one visit gives
 //! one grant (debounce), and the same person is not granted again within `cooldown` (so a
 //! person lingering at the door, or walking out and back in, does not re-trigger the relay).
+//! A match outside the person's schedule is denied (`outside_schedule`).
 
+use crate::schedule::Schedule;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -141,6 +144,21 @@ pub struct Decider {
     tracks: Vec<Track>,
     next_track: u64,
     last_grant: Vec<(String, Duration)>,
+    schedules: Vec<(String, Schedule)>,
+    time_zone: TimeZone,
+}
+
+/// Whether `person` may come in at `time` (people without a schedule: always).
+fn in_schedule(
+    schedules: &[(String, Schedule)],
+    tz: &TimeZone,
+    person: &str,
+    time: Duration,
+) -> bool {
+    schedules
+        .iter()
+        .find(|(p, _)| p == person)
+        .is_none_or(|(_, s)| s.allows(time.as_secs_f64(), tz))
 }
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
@@ -160,7 +178,16 @@ impl Decider {
             tracks: Vec::new(),
             next_track: 1,
             last_grant: Vec::new(),
+            schedules: Vec::new(),
+            time_zone: TimeZone::UTC,
         }
+    }
+
+    /// Grants only within each person's schedule (people not listed: any time), in `tz`.
+    pub fn with_schedules(mut self, schedules: Vec<(String, Schedule)>, tz: TimeZone) -> Self {
+        self.schedules = schedules;
+        self.time_zone = tz;
+        self
     }
 
     /// The rules in use.
@@ -246,6 +273,10 @@ impl Decider {
                 access = Some(if cooling {
                     Access::Deny {
                         reason: "cooldown".into(),
+                    }
+                } else if !in_schedule(&self.schedules, &self.time_zone, &person, time) {
+                    Access::Deny {
+                        reason: "outside_schedule".into(),
                     }
                 } else {
                     self.last_grant.retain(|(p, _)| *p != person);
@@ -372,5 +403,47 @@ mod tests {
         assert_eq!(r.band(0.9, 0.9), Band::Match);
         assert_eq!(r.band(0.89, 0.9), Band::Uncertain);
         assert_eq!(r.band(0.5, 0.9), Band::Unknown);
+    }
+
+    #[test]
+    fn a_match_outside_the_person_s_schedule_is_denied() {
+        let weekdays = Schedule(vec![
+            crate::schedule::Window::parse("mon-fri 07:00-19:00").unwrap(),
+        ]);
+        let mut d = Decider::new(DecideRules {
+            agreeing_frames: 1,
+            ..Default::default()
+        })
+        .with_schedules(vec![("ada".into(), weekdays)], TimeZone::UTC);
+        // 2026-11-30 is a Monday: 06:00 UTC is before the window, 08:00 inside it.
+        let monday = 1_795_996_800; // 2026-11-30T00:00:00Z
+        let decide = |mut d: Decider, hour: u64| {
+            d.frame(
+                0,
+                secs(monday + hour * 3600),
+                &[seen(Band::Match, Some("ada"))],
+            )[0]
+            .access
+            .clone()
+        };
+        assert_eq!(
+            decide(d.clone(), 6),
+            Some(Access::Deny {
+                reason: "outside_schedule".into()
+            })
+        );
+        assert_eq!(
+            decide(d.clone(), 8),
+            Some(Access::Grant {
+                person: "ada".into()
+            })
+        );
+        // Someone without a schedule: any time.
+        let other = d.frame(
+            0,
+            secs(monday + 3 * 3600),
+            &[seen(Band::Match, Some("bob"))],
+        );
+        assert!(matches!(other[0].access, Some(Access::Grant { .. })));
     }
 }

@@ -22,5 +22,6 @@ pub mod model;
 pub mod pipeline;
 pub mod publish;
 pub mod quality;
+pub mod schedule;
 pub mod secret;
 pub mod source;

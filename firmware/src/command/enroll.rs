@@ -136,6 +136,7 @@ pub fn run(
         name: request.name.clone(),
         photos: paths,
         threshold: request.threshold,
+        schedule: Default::default(),
     };
     let duplicate = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
         .map_or(1.0, |t| t.full);

@@ -162,7 +162,21 @@ fn check_device(r: &mut Report, raw: &RawConfig) -> Device {
         r.at(&raw.device.id, "device.id", problem);
     }
     let name = raw.device.name.clone().unwrap_or_else(|| id.clone());
-    Device { id, name }
+    let time_zone = raw.device.time_zone.as_ref().map(|tz| {
+        if let Err(e) = jiff::tz::TimeZone::get(tz.get_ref()) {
+            r.at(
+                tz,
+                "device.time_zone",
+                format!("expected an IANA time zone such as \"Europe/Berlin\": {e}"),
+            );
+        }
+        tz.get_ref().clone()
+    });
+    Device {
+        id,
+        name,
+        time_zone,
+    }
 }
 
 fn check_model(r: &mut Report, at: &Spanned<String>, card_path: &Path) {
@@ -442,11 +456,25 @@ fn check_people(r: &mut Report, people: &[RawPerson], base: &Path) -> Vec<Person
             }
             *t.get_ref()
         });
+        let schedule = p
+            .schedule
+            .as_ref()
+            .map_or_else(Default::default, |windows| {
+                let mut parsed = Vec::new();
+                for (k, w) in windows.get_ref().iter().enumerate() {
+                    match crate::schedule::Window::parse(w) {
+                        Ok(w) => parsed.push(w),
+                        Err(e) => r.at(windows, format!("people[{i}].schedule[{k}]"), e),
+                    }
+                }
+                crate::schedule::Schedule(parsed)
+            });
         out.push(Person {
             id: id.clone(),
             name: p.name.get_ref().clone(),
             photos,
             threshold,
+            schedule,
         });
     }
     out
@@ -1159,6 +1187,27 @@ photos = ["broken.jpg", "missing.jpg"]
         let issues = check(&missing, &dir).unwrap_err();
         assert_eq!(issues[0].field, "mqtt.tls.ca_file");
         assert!(issues[0].message.contains("nope.pem"), "{issues:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn schedules_and_the_time_zone_are_checked() {
+        let dir = scratch("schedule");
+        let text = MINIMAL.replace(
+            "photos = [\"face.png\"]",
+            "photos = [\"face.png\"]\nschedule = [\"mon-fri 07:00-19:00\", \"weekends 10:00-12:00\"]",
+        );
+        let issues = check(&text, &dir).unwrap_err();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].field, "people[0].schedule[1]");
+        assert!(issues[0].message.contains("not a day"), "{issues:?}");
+        let ok = check(&text.replace("weekends", "sat,sun"), &dir).unwrap();
+        assert_eq!(ok.people[0].schedule.0.len(), 2);
+        let tz = MINIMAL.replace(
+            "id = \"door-1\"",
+            "id = \"door-1\"\ntime_zone = \"Mars/Olympus\"",
+        );
+        assert_eq!(check(&tz, &dir).unwrap_err()[0].field, "device.time_zone");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -191,6 +191,18 @@ pub struct Device {
     pub id: String,
     /// Human-readable name; defaults to the id.
     pub name: String,
+    /// IANA time zone for schedules (`Europe/Berlin`); `None`: the system's.
+    pub time_zone: Option<String>,
+}
+
+impl Device {
+    /// The door's time zone: the configured one, else the system's (UTC if it has none).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.time_zone
+            .as_deref()
+            .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+            .unwrap_or_else(jiff::tz::TimeZone::system)
+    }
 }
 
 /// Camera pixel format asked of a V4L2 device.
@@ -272,6 +284,8 @@ pub struct Person {
     pub photos: Vec<PathBuf>,
     /// Per-person match threshold overriding the model card's, if set.
     pub threshold: Option<f32>,
+    /// When they may be let in; empty: any time.
+    pub schedule: crate::schedule::Schedule,
 }
 
 /// One problem found in a config file.

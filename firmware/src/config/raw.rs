@@ -98,6 +98,7 @@ pub(super) struct RawStorage {
 pub(super) struct RawDevice {
     pub id: Spanned<String>,
     pub name: Option<String>,
+    pub time_zone: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,4 +199,5 @@ pub(super) struct RawPerson {
     #[serde(default)]
     pub photos: Vec<Spanned<String>>,
     pub threshold: Option<Spanned<f32>>,
+    pub schedule: Option<Spanned<Vec<String>>>,
 }

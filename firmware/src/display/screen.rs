@@ -78,6 +78,9 @@ impl Screen {
         let next = match &event.access {
             Some(Access::Grant { .. }) => View::Welcome { name: name() },
             Some(Access::Deny { reason }) if reason == "cooldown" => View::Welcome { name: name() },
+            Some(Access::Deny { reason }) if reason == "outside_schedule" => View::Refused {
+                why: "Not at this time".into(),
+            },
             Some(Access::Deny { .. }) => View::Refused {
                 why: "Not recognised".into(),
             },

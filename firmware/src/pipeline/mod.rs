@@ -151,7 +151,14 @@ impl<'a> Pipeline<'a> {
             models,
             cfg,
             matcher,
-            decider: Decider::new(cfg.decision),
+            decider: Decider::new(cfg.decision).with_schedules(
+                cfg.people
+                    .iter()
+                    .filter(|p| !p.schedule.0.is_empty())
+                    .map(|p| (p.id.clone(), p.schedule.clone()))
+                    .collect(),
+                cfg.device.time_zone(),
+            ),
             run_id: format!("{started:x}"),
             next_seq: 1,
             stats: RunStats::default(),
