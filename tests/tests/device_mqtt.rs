@@ -189,6 +189,23 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(d["cmps"][format!("{id}_face")]["state_topic"], events_topic);
     assert_eq!(d["cmps"][format!("{id}_heatmap")]["p"], "image");
 
+    // The face crop of the recognised face (a JPEG), none of the stranger's; the last person,
+    // retained.
+    let crops = on(&got, &format!("{base}/image/face"));
+    let matches = events.iter().filter(|e| e["result"] == "match").count();
+    assert!(
+        !crops.is_empty() && crops.len() <= matches,
+        "{} crops",
+        crops.len()
+    );
+    let crop = image::load_from_memory(&crops[0].payload).unwrap();
+    assert!(crop.width() <= 192 && crop.height() <= 192);
+    let last = json(on(&got, &format!("{base}/last_person")).last().unwrap());
+    assert_eq!(
+        (&last["id"], &last["name"]),
+        (&Value::from("obama"), &Value::from("Barack Obama"))
+    );
+
     // The Frigate mirror: the recognition, as Frigate's own automations expect it.
     let frigate: Vec<Value> = on(&got, &format!("{base}/frigate/tracked_object_update"))
         .iter()
@@ -215,10 +232,10 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(last["count"], 0, "{presence:?}");
     assert!(last["expires_at"].as_f64().unwrap() > last_time(&got));
 
-    // A late subscriber sees the retained state, availability and presence, and no event or
-    // access decision.
+    // A late subscriber sees the retained state, availability, last person and presence, and
+    // no event, face or access decision.
     let late = Recorder::start(&broker, &format!("{base}/#"));
-    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 3);
+    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 4);
     assert!(retained.iter().all(|m| m.retain));
     let mut topics: Vec<&str> = retained.iter().map(|m| m.topic.as_str()).collect();
     topics.sort_unstable();
@@ -226,6 +243,7 @@ fn events_heat_maps_and_state_reach_the_broker() {
         topics,
         [
             format!("{base}/availability"),
+            format!("{base}/last_person"),
             format!("{base}/presence"),
             format!("{base}/state")
         ]

@@ -174,12 +174,27 @@ impl Default for Matching {
 pub struct Privacy {
     /// Publish display names in events (ids are always published).
     pub publish_names: bool,
+    /// Whose face crops go to `.../image/face`.
+    pub face_crops: FaceCrops,
+}
+
+/// Whose face crops are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceCrops {
+    /// Nobody's.
+    None,
+    /// Recognised people's only (the default: a stranger's face is not sent anywhere).
+    Known,
+    /// Everyone's, strangers included.
+    All,
 }
 
 impl Default for Privacy {
     fn default() -> Self {
         Self {
             publish_names: true,
+            face_crops: FaceCrops::Known,
         }
     }
 }

@@ -6,7 +6,7 @@
 pub mod analyse;
 pub mod explain;
 
-use crate::config::Config;
+use crate::config::{Config, FaceCrops};
 use crate::decide::{Access, Band, Decider, Decision, Lifecycle, Observation};
 use crate::gallery::{Gallery, GalleryError};
 use crate::matching::{Enrolled, Index, IndexError, Matcher, Thresholds};
@@ -353,8 +353,47 @@ impl<'a> Pipeline<'a> {
         self.next_seq = seq + 1;
         self.stats.events += 1;
         sink.publish(&event, heat.as_deref())?;
+        let known = matches!(event.result, Outcome::Match | Outcome::Uncertain);
+        let crops = match self.cfg.privacy.face_crops {
+            FaceCrops::None => false,
+            FaceCrops::Known => known,
+            FaceCrops::All => true,
+        };
+        if let (true, Some(f), Some((frame, _))) = (crops, face, seen)
+            && let Some(jpeg) = face_crop(&frame.image, &f.face.bbox)
+        {
+            sink.face_crop(&event, &jpeg);
+        }
         Ok(())
     }
+}
+
+/// The face's box with a quarter of its size around it, at most 192 px a side, as JPEG.
+fn face_crop(image: &image::RgbImage, bbox: &facegate_detect::Candidate) -> Option<Vec<u8>> {
+    let (w, h) = (bbox.x2 - bbox.x1, bbox.y2 - bbox.y1);
+    let x0 = (bbox.x1 - w / 4.0).max(0.0) as u32;
+    let y0 = (bbox.y1 - h / 4.0).max(0.0) as u32;
+    let x1 = ((bbox.x2 + w / 4.0) as u32).min(image.width());
+    let y1 = ((bbox.y2 + h / 4.0) as u32).min(image.height());
+    if x1 <= x0 + 1 || y1 <= y0 + 1 {
+        return None;
+    }
+    let crop = image::imageops::crop_imm(image, x0, y0, x1 - x0, y1 - y0).to_image();
+    let side = crop.width().max(crop.height());
+    let crop = if side > 192 {
+        let scale = 192.0 / side as f32;
+        image::imageops::resize(
+            &crop,
+            ((crop.width() as f32 * scale) as u32).max(1),
+            ((crop.height() as f32 * scale) as u32).max(1),
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        crop
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    crop.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
+    Some(out.into_inner())
 }
 
 /// Runs `pipeline` on every frame of `source` until it ends, calling `between` before each

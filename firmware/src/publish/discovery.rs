@@ -1,7 +1,7 @@
 //! Home Assistant MQTT discovery: one retained device-based message
 //! (`<discovery prefix>/device/<device id>/config`, Home Assistant 2024.11+) declaring the
-//! face event, the heat map image, the people-at-the-door and enrolled-people sensors, all
-//! bound to the device's
+//! face event, the heat map and face images, the last-person, people-at-the-door and
+//! enrolled-people sensors, all bound to the device's
 //! availability topic. Re-sent when Home Assistant announces itself (`<prefix>/status` =
 //! `online`). Nothing declared here can open a door.
 
@@ -48,6 +48,21 @@ pub fn payload(topics: &Topics, device: &str, name: &str) -> Value {
                 "unique_id": format!("facegate_{device}_heatmap"),
                 "image_topic": topics.heatmap(),
                 "content_type": "image/png",
+            },
+            format!("{device}_face_image"): {
+                "p": "image",
+                "name": "Face",
+                "unique_id": format!("facegate_{device}_face_image"),
+                "image_topic": topics.face(),
+                "content_type": "image/jpeg",
+            },
+            format!("{device}_last_person"): {
+                "p": "sensor",
+                "name": "Last person",
+                "unique_id": format!("facegate_{device}_last_person"),
+                "state_topic": topics.last_person(),
+                "value_template": "{{ value_json.name if value_json.name else value_json.id }}",
+                "json_attributes_topic": topics.last_person(),
             },
             format!("{device}_present"): {
                 "p": "sensor",

@@ -49,6 +49,9 @@ pub trait Sink {
 
     /// A frame was processed (after its events): for messages refreshed on a clock.
     fn frame_done(&mut self) {}
+
+    /// The face crop (JPEG) of the event just published, when privacy allows publishing it.
+    fn face_crop(&mut self, _event: &Event, _jpeg: &[u8]) {}
 }
 
 /// Prints each event as one JSON line on standard output.
@@ -108,6 +111,12 @@ impl Sink for Fanout<'_> {
     fn frame_done(&mut self) {
         for s in &mut self.0 {
             s.frame_done();
+        }
+    }
+
+    fn face_crop(&mut self, event: &Event, jpeg: &[u8]) {
+        for s in &mut self.0 {
+            s.face_crop(event, jpeg);
         }
     }
 }

@@ -753,6 +753,15 @@ fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
 }
 
 impl Sink for MqttLink {
+    fn face_crop(&mut self, _event: &Event, jpeg: &[u8]) {
+        let mut s = self.shared.lock();
+        push_transient(
+            &mut s,
+            Transient::new(self.topics.face(), jpeg.to_vec(), QoS::AtMostOnce, false),
+        );
+        self.shared.changed.notify_all();
+    }
+
     fn frame_done(&mut self) {
         let Some(state) = self.presence.due(Instant::now()) else {
             return;
@@ -795,6 +804,25 @@ impl Sink for MqttLink {
             push_access(&mut s, t);
         }
         self.presence.observe(event);
+        if let (Outcome::Match, Some(person)) = (event.result, &event.person)
+            && event.lifecycle != crate::decide::Lifecycle::End
+        {
+            let last = serde_json::json!({
+                "id": person.id,
+                "name": person.name,
+                "time": event.time,
+                "event_id": event.id,
+            });
+            push_transient(
+                &mut s,
+                Transient::new(
+                    self.topics.last_person(),
+                    last.to_string().into_bytes(),
+                    QoS::AtLeastOnce,
+                    true,
+                ),
+            );
+        }
         if let Some(m) = self.frigate.as_ref().and_then(|f| f.message(event)) {
             let topic = self
                 .frigate

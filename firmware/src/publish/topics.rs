@@ -39,6 +39,16 @@ impl Topics {
         format!("{}/access", self.base)
     }
 
+    /// The face crop of the last event (recognised people only, unless configured otherwise).
+    pub fn face(&self) -> String {
+        format!("{}/image/face", self.base)
+    }
+
+    /// The last person recognised, retained, for dashboards.
+    pub fn last_person(&self) -> String {
+        format!("{}/last_person", self.base)
+    }
+
     /// Who is in view, retained, for dashboards (never for doors).
     pub fn presence(&self) -> String {
         format!("{}/presence", self.base)
