@@ -208,6 +208,7 @@ mod tests {
         let t0 = Instant::now();
         p.pulse();
         std::thread::sleep(Duration::from_millis(50));
+        let second = Instant::now();
         p.pulse();
         // Wait for the pulse to end by itself.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -219,10 +220,11 @@ mod tests {
         let states: Vec<bool> = log.iter().map(|(s, _)| *s).collect();
         // Shut at start, open once (the second grant only extends), shut after, shut on drop.
         assert_eq!(states, [false, true, false, false], "{log:?}");
-        let open_for = log[2].1.duration_since(log[1].1);
+        // The pulse ends no sooner than a full pulse after the second grant was sent.
         assert!(
-            open_for >= pulse + Duration::from_millis(40),
-            "the second grant extended the pulse: open {open_for:?}"
+            log[2].1 >= second + pulse,
+            "the second grant extended the pulse: shut {:?} after it",
+            log[2].1.duration_since(second)
         );
         assert!(log[1].1 >= t0);
     }

@@ -43,7 +43,10 @@ pub struct PresenceState {
 /// Follows events and says when the presence message must be (re)sent.
 #[derive(Debug)]
 pub struct Presence {
-    tracks: BTreeMap<String, (PersonRef, SystemTime)>,
+    /// Face tracks (event ids) and whom they show.
+    tracks: BTreeMap<String, PersonRef>,
+    /// The people in view (by id) and since when, while any track shows them.
+    present: BTreeMap<String, (PersonRef, SystemTime)>,
     since: SystemTime,
     dirty: bool,
     sent: Option<Instant>,
@@ -53,6 +56,7 @@ impl Default for Presence {
     fn default() -> Self {
         Self {
             tracks: BTreeMap::new(),
+            present: BTreeMap::new(),
             since: SystemTime::now(),
             // The first message says "nobody" (replacing whatever an earlier run left).
             dirty: true,
@@ -64,39 +68,42 @@ impl Default for Presence {
 impl Presence {
     /// Takes one event into account.
     pub fn observe(&mut self, event: &Event) {
-        let before = self.people();
         match (event.lifecycle, event.result, &event.person) {
             (Lifecycle::End, _, _) => {
                 self.tracks.remove(&event.id);
             }
             (_, Outcome::Match, Some(person)) => {
-                let since = match self.tracks.get(&event.id) {
-                    Some((p, since)) if p.id == person.id => *since,
-                    _ => SystemTime::now(),
-                };
-                self.tracks
-                    .insert(event.id.clone(), (person.clone(), since));
+                self.tracks.insert(event.id.clone(), person.clone());
             }
             _ => {}
         }
-        if self.people() != before {
-            self.since = SystemTime::now();
+        // Only arrivals and departures change the message; a person stays present (with the
+        // same `since`) while any track shows them.
+        let now = SystemTime::now();
+        let before = self.present.len();
+        self.present
+            .retain(|id, _| self.tracks.values().any(|p| p.id == *id));
+        let mut changed = self.present.len() != before;
+        for person in self.tracks.values() {
+            if !self.present.contains_key(&person.id) {
+                self.present
+                    .insert(person.id.clone(), (person.clone(), now));
+                changed = true;
+            }
+        }
+        if changed {
+            self.since = now;
             self.dirty = true;
         }
     }
 
-    /// The people in view, each once, earliest `since` kept.
+    /// The people in view, by id.
     fn people(&self) -> Vec<Present> {
-        let mut by_id: BTreeMap<&str, (&PersonRef, SystemTime)> = BTreeMap::new();
-        for (person, since) in self.tracks.values() {
-            let e = by_id.entry(&person.id).or_insert((person, *since));
-            e.1 = e.1.min(*since);
-        }
-        by_id
-            .into_values()
+        self.present
+            .values()
             .map(|(person, since)| Present {
                 person: person.clone(),
-                since: rfc3339(since),
+                since: rfc3339(*since),
             })
             .collect()
     }
@@ -104,7 +111,7 @@ impl Presence {
     /// The message to send now, if one is due: after a change, or a third of the way to the
     /// last one's expiry while someone is present.
     pub fn due(&mut self, now: Instant) -> Option<PresenceState> {
-        let refresh = !self.tracks.is_empty()
+        let refresh = !self.present.is_empty()
             && self
                 .sent
                 .is_some_and(|at| now.duration_since(at) >= PRESENCE_TTL / 3);
