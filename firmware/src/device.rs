@@ -20,6 +20,8 @@ use crate::publish::topics::Topics;
 use crate::publish::{Fanout, Sink};
 use crate::source::open::{OpenError, open};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// Why the device could not start or run.
@@ -85,6 +87,8 @@ pub struct Device {
     pub gallery: Gallery,
     /// Enrollment verdicts not yet published.
     unreported: Vec<serde_json::Value>,
+    /// Set to stop a run at the next frame (SIGINT / SIGTERM in `facegate run`).
+    stop: Arc<AtomicBool>,
 }
 
 /// RFC 3339 now.
@@ -114,6 +118,7 @@ impl Device {
             models,
             gallery,
             unreported: Vec::new(),
+            stop: Arc::default(),
         })
     }
 
@@ -123,6 +128,12 @@ impl Device {
         let enrolled = sync_config(&self.models, &self.cfg, &mut self.gallery, &now())?;
         self.unreported = crate::command::progress_messages(&enrolled, "config", None);
         Ok(enrolled)
+    }
+
+    /// A handle that stops [`Device::run`] cleanly (last frame finished, tracks ended, queue
+    /// drained, `offline` published, relay shut) when set.
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
     }
 
     /// Publishes the verdicts of the last enrollment that were not published yet.
@@ -269,6 +280,7 @@ impl Device {
                 source.live,
                 &mut Fanout(sinks),
                 &mut between,
+                &self.stop,
             )
         };
         let undelivered = link.close(Duration::from_secs_f32(self.cfg.mqtt.drain_seconds))?;

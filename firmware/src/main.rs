@@ -206,6 +206,13 @@ fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
     if let Some(f) = &mut folder {
         extra.push(f);
     }
+    // Ctrl-C or `systemctl stop`: finish the frame, end the tracks, drain, publish offline.
+    let stop = device.stop_handle();
+    if let Err(e) = ctrlc::set_handler(move || {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }) {
+        tracing::warn!("cannot catch SIGINT/SIGTERM ({e}): a stop will not be clean");
+    }
     let out = device.run(&mut extra)?;
     let s = out.stats;
     tracing::info!(

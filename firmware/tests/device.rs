@@ -164,9 +164,15 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
     let mut p = Pipeline::new(&m, &cfg, matcher);
     let source = open(&cfg.source).unwrap();
     let mut sink = Collect::default();
-    let stats = pipeline::run(&mut p, source.frames, source.live, &mut sink, &mut |_| {
-        Ok(())
-    })
+    let go = std::sync::atomic::AtomicBool::new(false);
+    let stats = pipeline::run(
+        &mut p,
+        source.frames,
+        source.live,
+        &mut sink,
+        &mut |_| Ok(()),
+        &go,
+    )
     .unwrap();
     assert_eq!(
         stats.bad_frames, 1,
@@ -372,5 +378,66 @@ fn feedback_teaches_a_new_look_and_refuses_a_wrong_match_from_then_on() {
     assert_eq!(g.feedback_floors(&m.card.model_id).unwrap().len(), 1);
     g.remove_person("obama").unwrap();
     assert!(g.feedback_floors(&m.card.model_id).unwrap().is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A camera that never ends: the same photo again and again; asks to stop after `after` frames.
+struct Endless {
+    frame: facegate::source::Frame,
+    served: u64,
+    after: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl facegate::source::FrameSource for Endless {
+    fn next_frame(
+        &mut self,
+    ) -> Result<Option<facegate::source::Frame>, facegate::source::SourceError> {
+        if self.served == self.after {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut f = self.frame.clone();
+        f.seq = self.served;
+        self.served += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Ok(Some(f))
+    }
+}
+
+#[test]
+fn a_stop_request_ends_an_endless_source_cleanly() {
+    let dir = scratch("stop");
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
+    for live in [false, true] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let source = Endless {
+            frame: frame("frames/02-obama-enrolled-photo.jpg"),
+            served: 0,
+            after: 3,
+            stop: std::sync::Arc::clone(&stop),
+        };
+        let mut p = Pipeline::new(&m, &cfg, matcher.clone());
+        let mut sink = Collect::default();
+        let stats = pipeline::run(
+            &mut p,
+            Box::new(source),
+            live,
+            &mut sink,
+            &mut |_| Ok(()),
+            &stop,
+        )
+        .unwrap();
+        assert!(
+            (1..=4).contains(&stats.frames),
+            "live {live}: {} frames after a stop at the 4th",
+            stats.frames
+        );
+        let last = &sink.0.last().unwrap().0;
+        assert_eq!(
+            last.lifecycle,
+            facegate::decide::Lifecycle::End,
+            "open tracks end"
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -20,6 +20,7 @@ use crate::source::{Frame, FrameSource, SourceError};
 use analyse::{AnalyseError, FrameAnalysis, analyse};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Why the pipeline stopped.
@@ -396,8 +397,10 @@ fn face_crop(image: &image::RgbImage, bbox: &facegate_detect::Candidate) -> Opti
     Some(out.into_inner())
 }
 
-/// Runs `pipeline` on every frame of `source` until it ends, calling `between` before each
-/// frame (commands run there, never in the middle of a frame). A `live` source (a camera) is
+/// Runs `pipeline` on every frame of `source` until it ends or `stop` is set (checked between
+/// frames, and at least every 200 ms while a live source is silent), calling `between` before
+/// each frame (commands run there, never in the middle of a frame). Either way the open tracks
+/// end with their `end` events. A `live` source (a camera) is
 /// read on its own thread through a newest-wins hand-off; a recorded one is processed frame by
 /// frame. Undecodable frames are logged and skipped.
 pub fn run(
@@ -406,10 +409,12 @@ pub fn run(
     live: bool,
     sink: &mut dyn Sink,
     between: &mut dyn FnMut(&mut Pipeline) -> Result<(), PipelineError>,
+    stop: &AtomicBool,
 ) -> Result<RunStats, PipelineError> {
+    let stopping = || stop.load(Ordering::Relaxed);
     if !live {
         let mut source = source;
-        loop {
+        while !stopping() {
             match source.next_frame() {
                 Ok(Some(frame)) => {
                     between(pipeline)?;
@@ -451,7 +456,18 @@ pub fn run(
     };
     let started = Instant::now();
     let mut result = Ok(());
-    while let Some(item) = handoff.take() {
+    while !stopping() {
+        let Some(item) = handoff.take_within(Duration::from_millis(200)) else {
+            if handoff.is_closed() {
+                break;
+            }
+            // No frame (a camera reconnecting): commands are still served.
+            if let Err(e) = between(pipeline) {
+                result = Err(e);
+                break;
+            }
+            continue;
+        };
         match item {
             Ok(frame) => {
                 if let Err(e) = between(pipeline).and_then(|()| pipeline.process(&frame, sink)) {

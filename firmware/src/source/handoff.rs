@@ -70,6 +70,23 @@ impl<T> Handoff<T> {
         }
     }
 
+    /// Like [`Handoff::take`], but gives up after `wait` (returning `None` with the stream
+    /// still open), so a consumer can look at a stop flag now and then.
+    pub fn take_within(&self, wait: std::time::Duration) -> Option<T> {
+        let mut s = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(item) = s.item.take() {
+            return Some(item);
+        }
+        if !s.closed {
+            s = self
+                .ready
+                .wait_timeout(s, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        s.item.take()
+    }
+
     /// How many items were replaced before being read.
     pub fn dropped(&self) -> u64 {
         self.slot
