@@ -1,6 +1,7 @@
 //! The gate every request passes before it may touch the device: signature, age, replay.
 
 use super::Command;
+use facegate_contract::fsutil::unhex;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::VecDeque;
@@ -84,16 +85,6 @@ impl CommandKey {
             _ => false,
         }
     }
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Why a request was refused (published on the response topic).

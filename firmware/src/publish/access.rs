@@ -187,15 +187,9 @@ pub struct AccessVerifier {
     last_seq: Option<u64>,
 }
 
+/// Exactly `N` bytes from hex.
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    facegate_contract::fsutil::unhex(s)?.try_into().ok()
 }
 
 impl AccessVerifier {

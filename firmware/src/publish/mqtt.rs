@@ -525,9 +525,7 @@ impl Network<'_> {
     /// A request arrived: refused ones are answered now, accepted ones wait for the main loop.
     fn request(&mut self, topic: &str, payload: &[u8]) {
         let action = topic.rsplit('/').next().unwrap_or_default().to_owned();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = unix_now();
         let refusal = match &mut self.gate {
             Some(gate) => gate.check(topic, payload, now),
             None => return,
@@ -823,20 +821,16 @@ impl Sink for MqttLink {
                 ),
             );
         }
-        if let Some(m) = self.frigate.as_ref().and_then(|f| f.message(event)) {
-            let topic = self
-                .frigate
-                .as_ref()
-                .map(|f| f.topic.clone())
-                .unwrap_or_default();
-            if s.transient.len() < TRANSIENT_LIMIT * 4 {
-                s.transient.push_back(Transient::new(
-                    topic,
-                    m.to_string().into_bytes(),
-                    QoS::AtMostOnce,
-                    false,
-                ));
-            }
+        if let Some(f) = &self.frigate
+            && let Some(m) = f.message(event)
+            && s.transient.len() < TRANSIENT_LIMIT * 4
+        {
+            s.transient.push_back(Transient::new(
+                f.topic.clone(),
+                m.to_string().into_bytes(),
+                QoS::AtMostOnce,
+                false,
+            ));
         }
         if let Some(png) = heatmap {
             push_transient(
