@@ -4,6 +4,7 @@
 //! the pipeline and the inference runtime: [`tract::TractEmbedder`] runs on any CPU; a TensorRT
 //! implementation for the board's GPU plugs in behind the same trait (cargo feature `tensorrt`).
 
+pub mod kernels;
 pub mod tract;
 
 use facegate_contract::AlignedFace;

@@ -19,10 +19,28 @@ pub struct TractEmbedder {
     maps_len: usize,
 }
 
+/// Which implementations of `Elu` and `TopK` the plan uses (the outputs are the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// The device's single-pass kernels ([`super::kernels`]): what the device runs.
+    Fused,
+    /// tract's own operators, for `facegate bench` to show the difference.
+    Stock,
+}
+
 impl TractEmbedder {
     /// Loads the model the card at `card_path` describes, after checking the card, the model's
     /// hash and that the model's outputs have the shapes the card promises.
     pub fn load(card: &ModelCard, card_path: &Path) -> Result<Self, EmbedError> {
+        Self::load_with(card, card_path, Kernels::Fused)
+    }
+
+    /// [`TractEmbedder::load`] with a choice of kernels.
+    pub fn load_with(
+        card: &ModelCard,
+        card_path: &Path,
+        kernels: Kernels,
+    ) -> Result<Self, EmbedError> {
         card.validate().map_err(|p| EmbedError::InvalidCard {
             path: card_path.to_owned(),
             problems: p.join("; "),
@@ -37,11 +55,20 @@ impl TractEmbedder {
             return Err(fail("only NCHW inputs and maps are supported".into()));
         }
         let (w, h) = (card.input.width, card.input.height);
-        let plan = tract_onnx::onnx()
+        let parser = match kernels {
+            Kernels::Fused => super::kernels::onnx(),
+            Kernels::Stock => tract_onnx::onnx(),
+        };
+        let plan = parser
             .model_for_path(&model_path)
             .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, h as usize, w as usize]).into()))
             .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
+            .and_then(|mut m| {
+                if kernels == Kernels::Fused {
+                    super::kernels::select_topk(&mut m);
+                }
+                m.into_runnable()
+            })
             .map_err(|e| fail(format!("{e:#}")))?;
         let maps = &card.outputs.maps;
         let embedder = Self {
