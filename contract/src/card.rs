@@ -527,11 +527,12 @@ impl ModelCard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A complete, valid card for the paper's network.
-    fn card() -> ModelCard {
+    /// A valid card with one full threshold (0.5 at FAR 1e-3), for tests across the crate.
+    pub(crate) fn card() -> ModelCard {
         ModelCard {
             format_version: FORMAT_VERSION,
             model_id: "test-model".into(),

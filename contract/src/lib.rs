@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod occlusion;
 pub mod peaks;
 pub mod similarity;
+pub mod thresholds;
 
 pub use align::{
     AlignError, AlignedFace, AlignmentTemplate, Landmarks5, Normalisation, Point,

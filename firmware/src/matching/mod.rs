@@ -16,8 +16,8 @@ pub mod explain;
 use crate::gallery::Template;
 pub use explain::{RegionExplanation, RegionVerdict, explain};
 use facegate_contract::FeatureMask;
-use facegate_contract::card::{Comparison, ModelCard};
 use facegate_contract::occlusion::{OcclusionRule, RegionMap, RegionSet};
+pub use facegate_contract::thresholds::Thresholds;
 
 /// An enrolled person as the matcher knows them.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,51 +139,6 @@ impl Index {
             }
         }
         top
-    }
-}
-
-/// The thresholds the matcher decides with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Thresholds {
-    /// Full-feature cosine threshold at the chosen operating point.
-    pub full: f32,
-    /// The false accept rate `full` was calibrated at.
-    pub target_far: f64,
-    /// Masked-comparison thresholds calibrated at the same false accept rate, by occluded set.
-    pub masked: Vec<(RegionSet, f32)>,
-}
-
-impl Thresholds {
-    /// The card's thresholds at `target_far` (the closest calibrated one at or below it, so the
-    /// device is never more permissive than asked).
-    pub fn from_card(card: &ModelCard, target_far: f64) -> Option<Self> {
-        let full = card
-            .thresholds
-            .iter()
-            .filter(|t| t.comparison == Comparison::Full && t.target_far <= target_far * 1.000_001)
-            .max_by(|a, b| a.target_far.total_cmp(&b.target_far))?;
-        let masked = card
-            .thresholds
-            .iter()
-            .filter(|t| t.comparison == Comparison::Masked && t.target_far == full.target_far)
-            .filter_map(|t| {
-                let regions = t.regions.as_deref()?;
-                Some((RegionSet::from_key(regions)?, t.score))
-            })
-            .collect();
-        Some(Self {
-            full: full.score,
-            target_far: full.target_far,
-            masked,
-        })
-    }
-
-    /// The calibrated masked threshold for comparisons without `occluded`, if the card has one.
-    pub fn masked_for(&self, occluded: RegionSet) -> Option<f32> {
-        self.masked
-            .iter()
-            .find(|(set, _)| *set == occluded)
-            .map(|(_, t)| *t)
     }
 }
 
