@@ -4,6 +4,7 @@
 use crate::data::{FaceSet, Manifest};
 use crate::export::verify::tract_plan;
 use crate::train::Occluder;
+use facegate_contract::occlusion::{OcclusionRule, RegionMap, RegionSet};
 use facegate_contract::similarity::normalize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ pub struct Embedded {
     pub photo: Vec<usize>,
     /// Each face's crop file, as the manifest names it.
     pub path: Vec<PathBuf>,
+    /// The regions the device's occlusion rule finds occluded on each face (from its maps).
+    pub occluded: Vec<RegionSet>,
     /// Images that could not be used, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
 }
@@ -76,15 +79,25 @@ pub fn paint_windows(faces: &mut FaceSet, source_size: usize, seed: u64) {
     }
 }
 
-/// Embeds `faces` (from `manifest`) with the ONNX graph `model`, `batch` faces per run.
+/// Embeds `faces` (from `manifest`) with the ONNX graph `model`, `batch` faces per run, and
+/// applies the occlusion rule to each face's maps as the device would.
 pub fn embed(
     model: &[u8],
+    occlusion: (&RegionMap, &OcclusionRule),
     manifest: &Manifest,
     faces: &FaceSet,
     batch: usize,
 ) -> Result<Embedded, String> {
-    let features = run_model(model, faces, batch, &mut |_, _| {})?;
-    Ok(label(manifest, faces, features))
+    let (regions, rule) = occlusion;
+    let mut occluded = vec![RegionSet::EMPTY; faces.len()];
+    let features = run_model(model, faces, batch, &mut |i, maps| {
+        if let Some(slot) = occluded.get_mut(i) {
+            *slot = regions.occluded(maps, rule);
+        }
+    })?;
+    let mut embedded = label(manifest, faces, features);
+    embedded.occluded = occluded;
+    Ok(embedded)
 }
 
 /// Runs `model` over `faces`, `batch` at a time; returns the unit-length features (`len x
@@ -166,5 +179,6 @@ fn label(manifest: &Manifest, faces: &FaceSet, (dim, features): (usize, Vec<f32>
         photo,
         path,
         skipped: faces.skipped.clone(),
+        occluded: Vec::new(),
     }
 }

@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod embed;
 pub mod interpret;
+pub mod masked;
 pub mod protocols;
 pub mod report;
 
@@ -17,6 +18,8 @@ use crate::synth::OcclusionKind;
 use embed::Embedded;
 use facegate_contract::card::{Comparison, DatasetRef, DatasetRole, Metric, Threshold};
 use facegate_contract::metrics::{MetricsError, Roc};
+use facegate_contract::occlusion::{OcclusionRule, RegionMap};
+use facegate_contract::thresholds::Thresholds;
 use facegate_contract::{CardError, ModelCard};
 use std::path::{Path, PathBuf};
 
@@ -111,7 +114,30 @@ pub struct SetResult {
     pub rank: (f64, f64),
     /// Template matching.
     pub templates: Report,
+    /// The occlusion rule's findings and the masked comparison against the clean gallery, at
+    /// the operating point of [`MASKED_OPERATING_FAR`] (none without a calibrated full
+    /// threshold there).
+    pub masked: Option<masked::MaskedResult>,
 }
+
+/// Whether the masked thresholds calibrated on the clean set go into the card. They do only
+/// when, on every test set, the device's rule with them let in no more impostors than the full
+/// comparison: a threshold fitted on one set can be optimistic on another, and a door must not
+/// trade a stranger for convenience.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaskedAdoption {
+    /// No set of occluded regions had enough impostor pairs to calibrate a threshold.
+    NothingCalibrated,
+    /// No full threshold at [`MASKED_OPERATING_FAR`] to measure against.
+    NotMeasured,
+    /// In the card: no test set saw more false accepts than with the full comparison.
+    Adopted,
+    /// Left out of the card: these test sets saw more false accepts (set, full FAR, device FAR).
+    Rejected(Vec<(String, f64, f64)>),
+}
+
+/// The operating point the masked comparison is measured at (the device's default).
+pub const MASKED_OPERATING_FAR: f64 = 1e-3;
 
 /// A calibrated threshold with its sample size.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,8 +159,13 @@ pub struct Evaluation {
     pub synthetic: bool,
     /// Per set, clean first.
     pub sets: Vec<SetResult>,
-    /// Thresholds calibrated on the clean set.
+    /// Thresholds calibrated on the clean set: full, then masked per set of occluded regions
+    /// when [`Evaluation::masked_adoption`] adopted them (these go into the card).
     pub thresholds: Vec<Calibrated>,
+    /// The masked thresholds calibrated on the clean set, adopted or not.
+    pub masked_candidates: Vec<Calibrated>,
+    /// Whether the masked thresholds went into the card, and why.
+    pub masked_adoption: MaskedAdoption,
     /// Peak locations, spreadness and the occlusion analysis on the clean set.
     pub interpretation: interpret::Interpretation,
 }
@@ -276,6 +307,8 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         .source_size
         .unwrap_or(crate::synth::crop_size(card.input.width) as usize);
     let (sources, synthetic) = discover(&request.data)?;
+    let regions = RegionMap::from_card(&card);
+    let rule = OcclusionRule::default();
     let bar = if progress {
         indicatif::ProgressBar::new(sources.len() as u64)
     } else {
@@ -296,12 +329,12 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         if source.paint_window {
             embed::paint_windows(&mut faces, source_size, request.seed);
         }
-        let e = embed::embed(&onnx, &manifest, &faces, request.batch).map_err(|message| {
-            EvalError::Model {
+        let e = embed::embed(&onnx, (&regions, &rule), &manifest, &faces, request.batch).map_err(
+            |message| EvalError::Model {
                 path: model_path.clone(),
                 message,
-            }
-        })?;
+            },
+        )?;
         if e.is_empty() {
             return Err(EvalError::Data {
                 path: source.manifest.clone(),
@@ -409,7 +442,55 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
             roc: thin_roc(&roc),
             rank,
             templates,
+            masked: None,
         });
+    }
+    // Masked thresholds from the clean set's pairs, then every set measured at one operating
+    // point with the thresholds the device would pick from the updated card.
+    let clean_pairs = masked::scored_pairs(&gallery, &gallery, &regions, true);
+    let full: Vec<(f64, f32)> = thresholds
+        .iter()
+        .map(|c| (c.threshold.target_far, c.threshold.score))
+        .collect();
+    let masked_candidates: Vec<Calibrated> =
+        masked::calibrate(clean_pairs, &full, &format!("{CARD_PREFIX}clean"))
+            .into_iter()
+            .map(|(threshold, impostors)| Calibrated {
+                threshold,
+                impostors,
+            })
+            .collect();
+    let mut calibrated = card.clone();
+    calibrated.thresholds = thresholds
+        .iter()
+        .chain(&masked_candidates)
+        .map(|c| c.threshold.clone())
+        .collect();
+    let mut masked_adoption = MaskedAdoption::NotMeasured;
+    if let Some(operating) = Thresholds::from_card(&calibrated, MASKED_OPERATING_FAR) {
+        for ((source, _, probe), set) in embedded.iter().zip(&mut sets) {
+            let pairs = masked::scored_pairs(&gallery, probe, &regions, source.name == "clean");
+            set.masked = Some(masked::measure(probe, pairs, &operating));
+        }
+        let worse: Vec<(String, f64, f64)> = sets
+            .iter()
+            .filter(|s| s.name != "clean")
+            .filter_map(|s| {
+                let m = s.masked.as_ref()?;
+                (m.far_device > m.far_full).then(|| (s.name.clone(), m.far_full, m.far_device))
+            })
+            .collect();
+        masked_adoption = if worse.is_empty() {
+            MaskedAdoption::Adopted
+        } else {
+            MaskedAdoption::Rejected(worse)
+        };
+    }
+    if masked_candidates.is_empty() {
+        masked_adoption = MaskedAdoption::NothingCalibrated;
+    }
+    if masked_adoption == MaskedAdoption::Adopted {
+        thresholds.extend(masked_candidates.iter().cloned());
     }
     Ok(Evaluation {
         card,
@@ -417,6 +498,8 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         synthetic,
         sets,
         thresholds,
+        masked_candidates,
+        masked_adoption,
         interpretation,
     })
 }

@@ -165,6 +165,7 @@ mod tests {
             photo: Vec::new(),
             path: Vec::new(),
             skipped: Vec::new(),
+            occluded: Vec::new(),
         };
         for p in 0..people {
             for k in 0..photos {

@@ -148,16 +148,34 @@ pub fn markdown(e: &Evaluation, request: &EvalRequest) -> String {
         md,
         "\n## Calibrated thresholds (clean set)\n\nThe lowest cosine whose false accept rate on \
          the clean impostor pairs is at most the target. With fewer than 1/target impostor pairs \
-         the threshold is only bounded by the sample (measured FAR 0).\n\n| comparison | target FAR | threshold | measured FAR | impostor pairs |\n|---|---|---|---|---|"
+         the threshold is only bounded by the sample (measured FAR 0). Masked thresholds: one per \
+         set of regions the occlusion rule found on the probe: on the clean impostor pairs with \
+         that set, the lowest masked cosine that accepts no more of them than the full cosine \
+         did at the full threshold (and at most the target), only where that leaves at least {} \
+         impostors above it.\n\n| comparison | regions | target FAR | threshold | measured FAR | impostor pairs | in the card |\n|---|---|---|---|---|---|---|",
+        super::masked::MIN_IMPOSTORS_ABOVE
     );
-    for c in &e.thresholds {
+    let adopted = e.masked_adoption == super::MaskedAdoption::Adopted;
+    let left_out = e.masked_candidates.iter().filter(|_| !adopted);
+    let rows = e
+        .thresholds
+        .iter()
+        .map(|c| (c, "yes"))
+        .chain(left_out.map(|c| (c, "no (see below)")));
+    for (c, in_card) in rows {
         let t = &c.threshold;
         let _ = writeln!(
             md,
-            "| {:?} | {:.0e} | {:.4} | {:.2e} | {} |",
-            t.comparison, t.target_far, t.score, t.measured_far, c.impostors
+            "| {:?} | {} | {:.0e} | {:.4} | {:.2e} | {} | {in_card} |",
+            t.comparison,
+            t.regions.as_deref().unwrap_or("-"),
+            t.target_far,
+            t.score,
+            t.measured_far,
+            c.impostors
         );
     }
+    masked_section(&mut md, e);
     interpretability(&mut md, e);
     let skipped: usize = e.sets.iter().map(|s| s.skipped.len()).sum();
     if skipped > 0 {
@@ -169,6 +187,91 @@ pub fn markdown(e: &Evaluation, request: &EvalRequest) -> String {
         }
     }
     md
+}
+
+/// The occlusion rule's findings per set and the masked comparison's false accepts.
+fn masked_section(md: &mut String, e: &Evaluation) {
+    let rule = facegate_contract::occlusion::OcclusionRule::default();
+    let _ = writeln!(
+        md,
+        "\n## Occlusion-aware comparison (the device's rule)\n\nThe occlusion rule of \
+         `contract/src/occlusion.rs` with the device's default settings (a filter is displaced \
+         beyond {} sigma, at least {} map cells; a region watched by at least {} filters is \
+         occluded when {:.0}% of them are displaced), on each face's own maps. Share of faces \
+         with each region judged occluded:\n",
+        rule.radius_sigmas,
+        rule.min_radius_cells,
+        rule.min_filters,
+        100.0 * rule.displaced_share
+    );
+    let _ = writeln!(
+        md,
+        "| set | forehead | left eye | right eye | nose | mouth | chin | any |\n|---|---|---|---|---|---|---|---|"
+    );
+    for s in &e.sets {
+        if let Some(m) = &s.masked {
+            let cells: Vec<String> = m
+                .region_share
+                .iter()
+                .map(|(_, v)| format!("{v:.2}"))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} |",
+                s.name,
+                cells.join(" | "),
+                m.any_share
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nFalse and true accepts against the clean gallery at the full threshold calibrated at \
+         FAR {:.0e}: the full cosine; the masked cosine of occluded probes held against that same \
+         full threshold (no calibration); and the device's rule (masked only against a threshold \
+         calibrated for exactly that set of regions, else the full cosine). The device's rule \
+         must not let more impostors in than the full cosine.\n\n| set | impostor pairs | compared masked | FAR full | FAR masked, uncalibrated | FAR device | TAR full | TAR device |\n|---|---|---|---|---|---|---|---|",
+        super::MASKED_OPERATING_FAR
+    );
+    let verdict = match &e.masked_adoption {
+        super::MaskedAdoption::NothingCalibrated => "No set of occluded regions had enough \
+            impostor pairs on the clean set for a masked threshold: the card has none and the \
+            full cosine always decides."
+            .to_owned(),
+        super::MaskedAdoption::NotMeasured => "No full threshold at this operating point: the \
+            masked comparison was not measured and the card has no masked thresholds."
+            .to_owned(),
+        super::MaskedAdoption::Adopted => "**Adopted**: on every test set the device's rule let \
+            in no more impostors than the full cosine, so the masked thresholds are in the card."
+            .to_owned(),
+        super::MaskedAdoption::Rejected(worse) => format!(
+            "**Not adopted**: with the masked thresholds the device's rule let in more impostors \
+             than the full cosine on {}; the card keeps only the full thresholds, so the full \
+             cosine decides and the masked score is only reported.",
+            worse
+                .iter()
+                .map(|(set, full, device)| format!("{set} ({full:.2e} -> {device:.2e})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    for s in &e.sets {
+        if let Some(m) = &s.masked {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.2e} | {:.2e} | {:.2e} | {} | {} |",
+                s.name,
+                m.impostors,
+                m.masked_impostors,
+                m.far_full,
+                m.far_masked_uncalibrated,
+                m.far_device,
+                pct(m.tar_full),
+                pct(m.tar_device)
+            );
+        }
+    }
+    let _ = writeln!(md, "\n{verdict}");
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -285,6 +388,16 @@ pub fn roc_png(e: &Evaluation, path: &Path) -> Result<(), PlotError> {
 
 /// The numbers as JSON, one object per set.
 fn json(e: &Evaluation) -> serde_json::Value {
+    let calibrated = |c: &super::Calibrated| {
+        serde_json::json!({
+            "comparison": c.threshold.comparison,
+            "regions": c.threshold.regions,
+            "target_far": c.threshold.target_far,
+            "score": c.threshold.score,
+            "measured_far": c.threshold.measured_far,
+            "impostors": c.impostors,
+        })
+    };
     let report = |r: &Report| {
         serde_json::json!({
             "genuine": r.genuine,
@@ -309,6 +422,17 @@ fn json(e: &Evaluation) -> serde_json::Value {
             "rank1": s.rank.0,
             "rank5": s.rank.1,
             "templates": report(&s.templates),
+            "masked": s.masked.as_ref().map(|m| serde_json::json!({
+                "region_share": m.region_share.iter().map(|(r, v)| (r.name(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+                "any_share": m.any_share,
+                "impostors": m.impostors,
+                "masked_impostors": m.masked_impostors,
+                "far_full": m.far_full,
+                "far_masked_uncalibrated": m.far_masked_uncalibrated,
+                "far_device": m.far_device,
+                "tar_full": m.tar_full,
+                "tar_device": m.tar_device,
+            })),
         })).collect::<Vec<_>>(),
         "interpretability": {
             "faces": e.interpretation.faces,
@@ -321,12 +445,9 @@ fn json(e: &Evaluation) -> serde_json::Value {
                 "name": b.name, "rect": b.rect, "under": b.under, "top": b.top,
             })).collect::<Vec<_>>(),
         },
-        "thresholds": e.thresholds.iter().map(|c| serde_json::json!({
-            "target_far": c.threshold.target_far,
-            "score": c.threshold.score,
-            "measured_far": c.threshold.measured_far,
-            "impostors": c.impostors,
-        })).collect::<Vec<_>>(),
+        "masked_adopted": e.masked_adoption == super::MaskedAdoption::Adopted,
+        "masked_candidates": e.masked_candidates.iter().map(calibrated).collect::<Vec<_>>(),
+        "thresholds": e.thresholds.iter().map(calibrated).collect::<Vec<_>>(),
     })
 }
 
