@@ -206,8 +206,7 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
     let enrolled = (0..people)
         .map(|p| Enrolled {
             id: format!("p{p}"),
-            name: String::new(),
-            threshold: None,
+            ..Enrolled::default()
         })
         .collect();
     let index = Index::new(dim, enrolled, &templates).map_err(|e| e.to_string())?;

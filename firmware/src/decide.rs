@@ -190,6 +190,11 @@ impl Decider {
         self
     }
 
+    /// Replaces the schedules (the gallery changed); open tracks keep their state.
+    pub fn set_schedules(&mut self, schedules: Vec<(String, Schedule)>) {
+        self.schedules = schedules;
+    }
+
     /// The rules in use.
     pub fn rules(&self) -> &DecideRules {
         &self.rules

@@ -222,6 +222,7 @@ pub fn enroll(
                 threshold: person.threshold,
                 origin: origin.name().to_owned(),
                 enrolled_at: now.to_owned(),
+                schedule: person.schedule.texts(),
             };
             gallery.replace_person(&record, &model_id, &templates, &verdicts)?;
         }

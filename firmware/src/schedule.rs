@@ -83,11 +83,44 @@ impl Window {
     }
 }
 
+impl std::fmt::Display for Window {
+    /// The canonical text [`Window::parse`] reads back: `daily` or days by name
+    /// (`mon,tue,wed 07:00-19:00`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.days == 0x7f {
+            f.write_str("daily")?;
+        } else {
+            let names: Vec<&str> = (0..7)
+                .filter(|d| self.days & (1 << d) != 0)
+                .map(|d| DAYS[d])
+                .collect();
+            f.write_str(&names.join(","))?;
+        }
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        write!(f, " {}-{}", hm(self.from), hm(self.to))
+    }
+}
+
 /// A person's windows; empty means always.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schedule(pub Vec<Window>);
 
 impl Schedule {
+    /// Parses a list of windows; the error names the index of the first bad one.
+    pub fn parse_all(texts: &[String]) -> Result<Self, (usize, String)> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Window::parse(t).map_err(|e| (i, e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Schedule)
+    }
+
+    /// The windows as canonical texts (what the gallery stores and `gallery list` shows).
+    pub fn texts(&self) -> Vec<String> {
+        self.0.iter().map(Window::to_string).collect()
+    }
+
     /// Whether `at` (Unix seconds) falls in a window, in time zone `tz`.
     pub fn allows(&self, at: f64, tz: &TimeZone) -> bool {
         if self.0.is_empty() {
@@ -154,5 +187,27 @@ mod tests {
             let err = Window::parse(text).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn windows_print_as_text_that_parses_back_to_them() {
+        for text in [
+            "mon-fri 07:00-19:00",
+            "daily 00:00-24:00",
+            "sat,sun 10:30-12:00",
+            "fri-mon 08:00-09:15",
+        ] {
+            let w = Window::parse(text).unwrap();
+            assert_eq!(Window::parse(&w.to_string()).unwrap(), w, "{text} -> {w}");
+        }
+        assert_eq!(
+            Window::parse("mon-fri 07:00-19:00").unwrap().to_string(),
+            "mon,tue,wed,thu,fri 07:00-19:00"
+        );
+        let s =
+            Schedule::parse_all(&["daily 06:00-22:00".into(), "sat 22:00-24:00".into()]).unwrap();
+        assert_eq!(s.texts(), ["daily 06:00-22:00", "sat 22:00-24:00"]);
+        let bad = Schedule::parse_all(&["daily 06:00-22:00".into(), "someday 1-2".into()]);
+        assert_eq!(bad.unwrap_err().0, 1);
     }
 }

@@ -442,3 +442,57 @@ fn a_stop_request_ends_an_endless_source_cleanly() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_person_is_let_in_only_within_their_schedule() {
+    use jiff::civil::Weekday;
+    let today = jiff::Zoned::now().weekday();
+    let other = match today {
+        Weekday::Monday => "tue",
+        _ => "mon",
+    };
+    for (window, granted) in [
+        ("daily 00:00-24:00", true),
+        (&*format!("{other} 00:00-24:00"), false),
+    ] {
+        let dir = scratch(&format!("schedule-{granted}"));
+        let people = format!(
+            "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\nphotos = [\"DEMO/enroll/obama.jpg\"]\n\
+             schedule = [\"{window}\"]\n"
+        );
+        let cfg = write_config(&dir, &people, 2);
+        let m = models();
+        let mut g = gallery(&cfg);
+        sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
+        let matcher = pipeline::matcher(&m, &g, &cfg).unwrap();
+        assert_eq!(matcher.index().people()[0].schedule.texts().len(), 1);
+        let mut p = Pipeline::new(&m, &cfg, matcher);
+        let mut got = Collect::default();
+        for seq in 0..3 {
+            let f = facegate::source::Frame {
+                seq,
+                ..frame("enroll/obama.jpg")
+            };
+            p.process(&f, &mut got).unwrap();
+        }
+        let access: Vec<&Access> = got
+            .0
+            .iter()
+            .filter_map(|(e, _, _)| e.access.as_ref())
+            .collect();
+        let grants = access
+            .iter()
+            .filter(|a| matches!(a, Access::Grant { .. }))
+            .count();
+        let outside = access
+            .iter()
+            .filter(|a| matches!(a, Access::Deny { reason } if reason == "outside_schedule"))
+            .count();
+        assert_eq!(
+            (grants > 0, outside > 0),
+            (granted, !granted),
+            "{window}: {access:?}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

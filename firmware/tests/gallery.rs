@@ -20,6 +20,7 @@ fn person(id: &str) -> PersonRecord {
         threshold: None,
         origin: "config".into(),
         enrolled_at: "2026-11-29T00:00:00Z".into(),
+        schedule: Vec::new(),
     }
 }
 
@@ -168,5 +169,43 @@ fn a_template_moved_to_another_person_does_not_open() {
     let g = Gallery::open(&db, &dir.join("g.key")).unwrap();
     let err = g.templates("m1").unwrap_err();
     assert!(err.to_string().contains("bob"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn schedules_are_stored_and_a_version_1_gallery_is_upgraded_in_place() {
+    let dir = scratch("schema-v1");
+    let db = dir.join("gallery.db");
+    {
+        // A gallery as version 1 wrote it: people without a schedule column.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL, threshold REAL,
+                 origin TEXT NOT NULL, enrolled_at TEXT NOT NULL);
+             INSERT INTO people VALUES ('ada', 'Ada', NULL, 'command', '2026-01-01T00:00:00Z');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut g = Gallery::open(&db, &dir.join("gallery.key")).unwrap();
+    let ada = g.person("ada").unwrap().unwrap();
+    assert_eq!(ada.name, "Ada");
+    assert!(
+        ada.schedule.is_empty(),
+        "an upgraded person may come any time"
+    );
+    let mut grace = person("grace");
+    grace.schedule = vec!["mon,tue 07:00-19:00".into(), "sat 10:00-12:00".into()];
+    g.replace_person(&grace, "m", &[template("a.jpg", 0.1)], &[accepted("a.jpg")])
+        .unwrap();
+    drop(g);
+    let g = Gallery::open(&db, &dir.join("gallery.key")).unwrap();
+    assert_eq!(g.person("grace").unwrap().unwrap().schedule, grace.schedule);
+    assert!(g.person("ada").unwrap().unwrap().schedule.is_empty());
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, facegate::gallery::SCHEMA_VERSION);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -431,27 +431,31 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     // response; a person the config lists cannot be overwritten this way.
     let photo = std::fs::read(repo().join("config/demo/enroll/biden.jpg")).unwrap();
     let photo = base64::engine::general_purpose::STANDARD.encode(photo);
-    let signed = |tx: &str, person: &str| {
+    let signed = |tx: &str, person: &str, schedule: &str| {
         let topic = format!("{base}/request/enroll");
         let request = serde_json::json!({
             "transaction": tx, "issued_at": now, "person": person, "name": "Joe Biden",
-            "photos": [photo],
+            "photos": [photo], "schedule": [schedule],
         })
         .to_string();
         let hmac = facegate::command::CommandKey::from_bytes(key).sign(&topic, &request);
         serde_json::json!({ "request": request, "hmac": hmac }).to_string()
     };
-    send("enroll", signed("t-enroll", "biden"));
-    send("enroll", signed("t-config-person", "obama"));
+    send("enroll", signed("t-bad-schedule", "biden", "weekdays 9-5"));
+    send("enroll", signed("t-enroll", "biden", "sat,sun 10:00-12:00"));
+    send(
+        "enroll",
+        signed("t-config-person", "obama", "daily 00:00-24:00"),
+    );
     let start = std::time::Instant::now();
     let mut commands = Vec::new();
-    while commands.len() < 2 {
+    while commands.len() < 3 {
         assert!(start.elapsed() < LIMIT, "the enroll requests never arrived");
         commands.extend(inbox.take());
         std::thread::sleep(Duration::from_millis(20));
     }
     serve(&commands, &mut p);
-    let got = rec.wait_until(LIMIT, |got| got.len() >= 4);
+    let got = rec.wait_until(LIMIT, |got| got.len() >= 5);
     let answer = |tx: &str| {
         got.iter()
             .map(json)
@@ -462,6 +466,12 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     assert_eq!(enrolled["ok"], true, "{enrolled}");
     assert_eq!(enrolled["enrolled"]["templates"], 1, "{enrolled}");
     assert_eq!(enrolled["enrolled"]["photos"][0]["photo"], "photos[0]");
+    let bad = answer("t-bad-schedule");
+    assert_eq!(bad["ok"], false);
+    assert!(
+        bad["error"].as_str().unwrap().starts_with("schedule[0]: "),
+        "the bad window is named: {bad}"
+    );
     let refused = answer("t-config-person");
     assert_eq!(refused["ok"], false);
     assert!(
@@ -498,6 +508,15 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
         p.matcher().index().people().len(),
         1,
         "matched from the next frame on"
+    );
+    // The request's schedule is stored with the person and governs their decisions.
+    assert_eq!(
+        device.gallery.person("biden").unwrap().unwrap().schedule,
+        ["sat,sun 10:00-12:00"]
+    );
+    assert_eq!(
+        p.matcher().index().people()[0].schedule.texts(),
+        ["sat,sun 10:00-12:00"]
     );
     let scratch: Vec<_> = std::fs::read_dir(dir.join("state"))
         .unwrap()

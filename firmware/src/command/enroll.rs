@@ -3,7 +3,8 @@
 //! rules (one clear face, good quality, unoccluded, nobody else's); the verdicts go back on
 //! `.../enroll/progress` and in the response.
 //!
-//! People enrolled this way are the command's: a reload of the config leaves them alone, and a
+//! A request may carry the person's weekly `schedule` (as in the config); it is stored with
+//! them in the gallery. People enrolled this way are the command's: a reload of the config leaves them alone, and a
 //! person the config lists cannot be overwritten by command (the config would undo it). The
 //! photos are written to a private folder under the storage folder only while they are being
 //! analysed, and deleted whatever the outcome.
@@ -31,6 +32,8 @@ pub struct Request {
     pub photos: Vec<String>,
     /// Per-person threshold.
     pub threshold: Option<f32>,
+    /// Weekly windows when they may come in; empty: any time.
+    pub schedule: Vec<String>,
 }
 
 /// Removes the scratch folder whatever happens.
@@ -88,6 +91,8 @@ pub fn run(
     {
         return Err(format!("threshold: expected a cosine in -1..=1, got {t}"));
     }
+    let schedule = crate::schedule::Schedule::parse_all(&request.schedule)
+        .map_err(|(i, message)| format!("schedule[{i}]: {message}"))?;
     if cfg.people.iter().any(|p| p.id == request.person)
         || gallery
             .person(&request.person)
@@ -136,7 +141,7 @@ pub fn run(
         name: request.name.clone(),
         photos: paths,
         threshold: request.threshold,
-        schedule: Default::default(),
+        schedule,
     };
     let duplicate = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
         .map_or(1.0, |t| t.full);

@@ -50,6 +50,9 @@ pub enum Action {
         /// Per-person threshold, stricter than the card's.
         #[serde(default)]
         threshold: Option<f32>,
+        /// Weekly windows when they may come in (`mon-fri 07:00-19:00`); none: any time.
+        #[serde(default)]
+        schedule: Vec<String>,
     },
     /// Correct a recent decision: the face of `event` is (`is`) or is not (`is_not`) a person.
     Feedback {
@@ -143,12 +146,14 @@ pub fn run(
             name,
             photos,
             threshold,
+            schedule,
         } => {
             let request = enroll::Request {
                 person,
                 name,
                 photos,
                 threshold,
+                schedule,
             };
             enroll::run(models, cfg, gallery, &request).map(|enrolled| {
                 let tx = Some(command.transaction.as_str());

@@ -38,8 +38,11 @@ pub enum GalleryError {
     },
 }
 
-/// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this build reads and writes (2: people have a schedule).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Between a person's windows in the `schedule` column (a window never contains it).
+const SCHEDULE_SEPARATOR: &str = "; ";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS people (
@@ -47,7 +50,8 @@ CREATE TABLE IF NOT EXISTS people (
     name TEXT NOT NULL,
     threshold REAL,
     origin TEXT NOT NULL,
-    enrolled_at TEXT NOT NULL
+    enrolled_at TEXT NOT NULL,
+    schedule TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS templates (
     id INTEGER PRIMARY KEY,
@@ -107,6 +111,8 @@ pub struct PersonRecord {
     pub origin: String,
     /// When the enrollment was written (RFC 3339).
     pub enrolled_at: String,
+    /// Weekly windows when they may come in (`mon-fri 07:00-19:00`); empty: any time.
+    pub schedule: Vec<String>,
 }
 
 /// What became of one enrollment photo.
@@ -183,9 +189,16 @@ impl Gallery {
                 found: version,
             });
         }
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-            .map_err(err)?;
+        // Version 1 galleries gain the schedule column (everyone: any time), in one transaction.
+        let upgrade = if version == 1 {
+            "ALTER TABLE people ADD COLUMN schedule TEXT NOT NULL DEFAULT '';"
+        } else {
+            ""
+        };
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))
+        .map_err(err)?;
         Ok(Self {
             conn,
             seal,
@@ -221,14 +234,15 @@ impl Gallery {
         tx.execute("DELETE FROM people WHERE id = ?1", params![person.id])
             .map_err(err)?;
         tx.execute(
-            "INSERT INTO people (id, name, threshold, origin, enrolled_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO people (id, name, threshold, origin, enrolled_at, schedule)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 person.id,
                 person.name,
                 person.threshold,
                 person.origin,
-                person.enrolled_at
+                person.enrolled_at,
+                person.schedule.join(SCHEDULE_SEPARATOR)
             ],
         )
         .map_err(err)?;
@@ -353,15 +367,22 @@ impl Gallery {
     pub fn person(&self, id: &str) -> Result<Option<PersonRecord>, GalleryError> {
         self.conn
             .query_row(
-                "SELECT id, name, threshold, origin, enrolled_at FROM people WHERE id = ?1",
+                "SELECT id, name, threshold, origin, enrolled_at, schedule FROM people
+                 WHERE id = ?1",
                 params![id],
                 |r| {
+                    let schedule: String = r.get(5)?;
                     Ok(PersonRecord {
                         id: r.get(0)?,
                         name: r.get(1)?,
                         threshold: r.get(2)?,
                         origin: r.get(3)?,
                         enrolled_at: r.get(4)?,
+                        schedule: schedule
+                            .split(SCHEDULE_SEPARATOR)
+                            .filter(|w| !w.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
                     })
                 },
             )

@@ -20,7 +20,7 @@ use facegate_contract::occlusion::{OcclusionRule, RegionMap, RegionSet};
 pub use facegate_contract::thresholds::Thresholds;
 
 /// An enrolled person as the matcher knows them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Enrolled {
     /// Stable id.
     pub id: String,
@@ -28,6 +28,8 @@ pub struct Enrolled {
     pub name: String,
     /// Per-person full-score threshold, overriding the card's.
     pub threshold: Option<f32>,
+    /// When they may come in (*decide* denies a match outside it); empty: any time.
+    pub schedule: crate::schedule::Schedule,
 }
 
 /// Every template of the model in use, ready to search.

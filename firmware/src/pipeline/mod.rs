@@ -15,6 +15,7 @@ use crate::publish::event::{
     EVENT_SCHEMA, Event, FaceInfo, FrameRef, Latency, Outcome, PersonRef, Scores, rfc3339,
 };
 use crate::publish::{PublishError, Sink};
+use crate::schedule::Schedule;
 use crate::source::handoff::Handoff;
 use crate::source::{Frame, FrameSource, SourceError};
 use analyse::{AnalyseError, FrameAnalysis, analyse};
@@ -53,20 +54,38 @@ pub enum PipelineError {
     /// A sink refused an event.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// A person's stored schedule does not parse (it was checked when written).
+    #[error("gallery: person {person:?} has a schedule that cannot be read: {message}")]
+    StoredSchedule {
+        /// Whose.
+        person: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The matcher for the gallery's people and the model in use.
 pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Matcher, PipelineError> {
     let model_id = &models.card.model_id;
-    let people: Vec<Enrolled> = gallery
-        .summaries(model_id)?
-        .into_iter()
-        .map(|s| Enrolled {
+    let mut people: Vec<Enrolled> = Vec::new();
+    for s in gallery.summaries(model_id)? {
+        // The config is the source of its people's schedules; the gallery of the others'.
+        let schedule = match cfg.people.iter().find(|p| p.id == s.person.id) {
+            Some(listed) => listed.schedule.clone(),
+            None => Schedule::parse_all(&s.person.schedule).map_err(|(i, message)| {
+                PipelineError::StoredSchedule {
+                    person: s.person.id.clone(),
+                    message: format!("schedule[{i}]: {message}"),
+                }
+            })?,
+        };
+        people.push(Enrolled {
             id: s.person.id,
             name: s.person.name,
             threshold: s.person.threshold,
-        })
-        .collect();
+            schedule,
+        });
+    }
     let thresholds =
         Thresholds::from_card(&models.card, cfg.matching.target_far).ok_or_else(|| {
             PipelineError::NoThreshold {
@@ -94,6 +113,17 @@ pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Match
         cfg.matching.occlusion,
         thresholds,
     ))
+}
+
+/// The schedules of the matcher's people who have one.
+fn schedules(matcher: &Matcher) -> Vec<(String, Schedule)> {
+    matcher
+        .index()
+        .people()
+        .iter()
+        .filter(|p| !p.schedule.0.is_empty())
+        .map(|p| (p.id.clone(), p.schedule.clone()))
+        .collect()
 }
 
 /// Counts of one run.
@@ -148,18 +178,12 @@ impl<'a> Pipeline<'a> {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
+        let schedules = schedules(&matcher);
         Self {
             models,
             cfg,
             matcher,
-            decider: Decider::new(cfg.decision).with_schedules(
-                cfg.people
-                    .iter()
-                    .filter(|p| !p.schedule.0.is_empty())
-                    .map(|p| (p.id.clone(), p.schedule.clone()))
-                    .collect(),
-                cfg.device.time_zone(),
-            ),
+            decider: Decider::new(cfg.decision).with_schedules(schedules, cfg.device.time_zone()),
             run_id: format!("{started:x}"),
             next_seq: 1,
             stats: RunStats::default(),
@@ -187,6 +211,7 @@ impl<'a> Pipeline<'a> {
 
     /// Replaces the matcher (the gallery changed); open tracks keep their state.
     pub fn set_matcher(&mut self, matcher: Matcher) {
+        self.decider.set_schedules(schedules(&matcher));
         self.matcher = matcher;
     }
 
