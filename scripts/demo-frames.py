@@ -5,6 +5,8 @@
 02: the enrollment photo itself (the case the synthetic-trained default model can be sure of);
 03: the same photo with a surgical-mask-like patch over nose, mouth and chin (an occluded face);
 04: a frame without a face.
+Also config/demo/bench/obama-640x480.jpg: the enrollment photo scaled into the doorway at a
+camera's 640x480, the frame `facegate bench --photo` uses for the 10,000-frame memory run.
 Needs Pillow. Deterministic: rerunning rewrites the same files.
 """
 from pathlib import Path
@@ -28,3 +30,11 @@ img.save(frames / "03-obama-masked.jpg", quality=92)
 wall = Image.new("RGB", (640, 480), (200, 196, 188))
 ImageDraw.Draw(wall).rectangle([250, 120, 390, 460], fill=(120, 84, 60))
 wall.save(frames / "04-empty-doorway.jpg", quality=92)
+bench = demo / "bench"
+bench.mkdir(exist_ok=True)
+frame = wall.copy()
+face = Image.open(demo / "enroll" / "obama.jpg").convert("RGB")
+h = 420
+w = round(face.width * h / face.height)
+frame.paste(face.resize((w, h), Image.LANCZOS), ((640 - w) // 2, 480 - h))
+frame.save(bench / "obama-640x480.jpg", quality=90)

@@ -231,7 +231,11 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
             opts.templates
         ),
         value: format!("{search:.2} ms"),
-        target: format!("< 5 ms at 100,000: {}", verdict(search < 5.0)),
+        target: if opts.templates >= 100_000 {
+            format!("< 5 ms at 100,000: {}", verdict(search < 5.0))
+        } else {
+            "(the target is stated at 100,000 templates)".into()
+        },
     });
 
     // Face in view to its event, and memory over many frames.
