@@ -32,11 +32,18 @@ pub struct Enrolled {
     pub schedule: crate::schedule::Schedule,
 }
 
+/// Templates scored together: a block holds [`LANES`] templates dimension by dimension, so a
+/// 1:N search is a stream of independent multiply-adds the compiler vectorises, with no
+/// per-template horizontal sum.
+pub const LANES: usize = 8;
+
 /// Every template of the model in use, ready to search.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     dim: usize,
-    features: Vec<f32>,
+    /// Block `b`, dimension `d`, lane `l` at `(b * dim + d) * LANES + l`: template
+    /// `b * LANES + l`; lanes past the last template are zero.
+    blocks: Vec<f32>,
     owner: Vec<usize>,
     people: Vec<Enrolled>,
 }
@@ -75,7 +82,7 @@ impl Index {
     ) -> Result<Self, IndexError> {
         let mut index = Self {
             dim,
-            features: Vec::with_capacity(templates.len() * dim),
+            blocks: vec![0.0; templates.len().div_ceil(LANES) * dim * LANES],
             owner: Vec::with_capacity(templates.len()),
             people,
         };
@@ -94,7 +101,10 @@ impl Index {
                     photo: t.photo.clone(),
                 });
             };
-            index.features.extend_from_slice(&t.feature);
+            let (block, lane) = (index.owner.len() / LANES, index.owner.len() % LANES);
+            for (d, v) in t.feature.iter().enumerate() {
+                index.blocks[(block * dim + d) * LANES + lane] = *v;
+            }
             index.owner.push(p);
         }
         Ok(index)
@@ -116,19 +126,73 @@ impl Index {
     }
 
     /// Template `t`'s feature.
-    pub fn template(&self, t: usize) -> &[f32] {
-        &self.features[t * self.dim..(t + 1) * self.dim]
+    pub fn template(&self, t: usize) -> Vec<f32> {
+        let (block, lane) = (t / LANES, t % LANES);
+        (0..self.dim)
+            .map(|d| self.blocks[(block * self.dim + d) * LANES + lane])
+            .collect()
     }
 
-    /// The two best people by `score` (each at their best template), best first:
-    /// `(person, template, score)`.
-    fn best_two(&self, score: impl Fn(&[f32]) -> f32) -> Vec<(usize, usize, f32)> {
+    /// Scores of the [`LANES`] templates of block `block` against `query`: their dot products,
+    /// or with `keep`, their cosines over the kept dimensions (0 where nothing is left).
+    fn block_scores(
+        &self,
+        block: usize,
+        query: &[f32],
+        keep: Option<&FeatureMask>,
+    ) -> [f32; LANES] {
+        let rows = &self.blocks[block * self.dim * LANES..(block + 1) * self.dim * LANES];
+        let mut dot = [0.0f32; LANES];
+        match keep {
+            None => {
+                for (q, row) in query.iter().zip(rows.chunks_exact(LANES)) {
+                    for l in 0..LANES {
+                        dot[l] += q * row[l];
+                    }
+                }
+                dot
+            }
+            Some(mask) => {
+                let mut norm = [0.0f32; LANES];
+                let mut q_norm = 0.0f32;
+                for (d, (q, row)) in query.iter().zip(rows.chunks_exact(LANES)).enumerate() {
+                    if !mask.keeps(d) {
+                        continue;
+                    }
+                    q_norm += q * q;
+                    for l in 0..LANES {
+                        dot[l] += q * row[l];
+                        norm[l] += row[l] * row[l];
+                    }
+                }
+                std::array::from_fn(|l| {
+                    let n = (q_norm * norm[l]).sqrt();
+                    if n > 0.0 {
+                        (dot[l] / n).clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                })
+            }
+        }
+    }
+
+    /// The two best people by full or masked (`keep`) score, each at their best template,
+    /// best first: `(person, template, score)`.
+    fn best_two(&self, query: &[f32], keep: Option<&FeatureMask>) -> Vec<(usize, usize, f32)> {
         let mut best: Vec<Option<(usize, f32)>> = vec![None; self.people.len()];
-        for (t, row) in self.features.chunks_exact(self.dim.max(1)).enumerate() {
-            let s = score(row);
-            let slot = &mut best[self.owner[t]];
-            if slot.is_none_or(|(_, b)| s > b) {
-                *slot = Some((t, s));
+        for block in 0..self.owner.len().div_ceil(LANES) {
+            let scores = self.block_scores(block, query, keep);
+            let first = block * LANES;
+            for (l, &s) in scores.iter().enumerate() {
+                let t = first + l;
+                let Some(&owner) = self.owner.get(t) else {
+                    break;
+                };
+                let slot = &mut best[owner];
+                if slot.is_none_or(|(_, b)| s > b) {
+                    *slot = Some((t, s));
+                }
             }
         }
         let mut top: Vec<(usize, usize, f32)> = Vec::with_capacity(3);
@@ -230,18 +294,20 @@ impl Matcher {
         } else {
             self.thresholds.masked_for(occluded)
         };
-        let full_of = |row: &[f32]| dot(feature, row);
-        let masked_of = |row: &[f32]| masked_cosine(feature, row, &mask);
         // Rank by the score that decides: the masked one only when it has its own threshold.
-        let ranked = match masked_threshold {
-            Some(_) => self.index.best_two(masked_of),
-            None => self.index.best_two(full_of),
-        };
+        let ranked = self
+            .index
+            .best_two(feature, masked_threshold.map(|_| &mask));
         let second_score = ranked.get(1).map(|r| r.2);
-        let best = ranked.first().map(|&(person, template, score)| {
+        let best = ranked.first().map(|&(person, template, _)| {
+            // The best template's scores again, exactly as the contract defines them.
             let row = self.index.template(template);
-            let full_score = full_of(row);
-            let masked_score = (!occluded.is_empty()).then(|| masked_of(row));
+            let full_score = dot(feature, &row);
+            let masked_score = (!occluded.is_empty()).then(|| masked_cosine(feature, &row, &mask));
+            let score = match masked_threshold {
+                Some(_) => masked_score.unwrap_or(full_score),
+                None => full_score,
+            };
             let person_threshold = self.index.people[person]
                 .threshold
                 .unwrap_or(self.thresholds.full);
@@ -269,7 +335,7 @@ impl Matcher {
                 explain(
                     &self.regions,
                     feature,
-                    self.index.template(c.template),
+                    &self.index.template(c.template),
                     occluded,
                     c.threshold,
                 )
@@ -284,8 +350,7 @@ impl Matcher {
     }
 }
 
-/// Dot product in eight independent lanes, so the compiler can vectorise the 1:N search.
-/// Of unit features, this is their cosine.
+/// Dot product in eight independent lanes (vectorised). Of unit features, their cosine.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -306,4 +371,76 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Cosine over the kept dimensions (both features unit length over all of them).
 fn masked_cosine(a: &[f32], b: &[f32], mask: &FeatureMask) -> f32 {
     facegate_contract::cosine_masked(a, b, mask).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `n` unit templates of `dim` values for `people` people (round robin), from a seed.
+    fn templates(n: usize, dim: usize, people: usize) -> Vec<Template> {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        (0..n)
+            .map(|i| {
+                let mut feature: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+                    })
+                    .collect();
+                facegate_contract::similarity::normalize(&mut feature);
+                Template {
+                    person_id: format!("p{}", i % people),
+                    photo: format!("{i}.jpg"),
+                    feature,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_blocked_search_finds_what_a_plain_loop_finds() {
+        // 45 templates: five full blocks and a partial one (padding must never win).
+        let (dim, people) = (20, 7);
+        let all = templates(46, dim, people);
+        let (probe, stored) = (&all[45].feature, &all[..45]);
+        let enrolled = (0..people)
+            .map(|p| Enrolled {
+                id: format!("p{p}"),
+                ..Enrolled::default()
+            })
+            .collect();
+        let index = Index::new(dim, enrolled, stored).unwrap();
+        assert_eq!(index.len(), 45);
+        for (t, template) in stored.iter().enumerate() {
+            assert_eq!(index.template(t), template.feature);
+        }
+        let mask = FeatureMask::without(dim, [1, 4, 5, 11, 19]);
+        for keep in [None, Some(&mask)] {
+            let exact = |row: &[f32]| match keep {
+                None => dot(probe, row),
+                Some(m) => masked_cosine(probe, row, m),
+            };
+            // Per person, the best template by a plain loop over the rows.
+            let mut want: Vec<(usize, usize, f32)> = (0..people)
+                .map(|p| {
+                    (0..45)
+                        .filter(|t| t % people == p)
+                        .map(|t| (p, t, exact(&stored[t].feature)))
+                        .max_by(|a, b| a.2.total_cmp(&b.2))
+                        .unwrap()
+                })
+                .collect();
+            want.sort_by(|a, b| b.2.total_cmp(&a.2));
+            let got = index.best_two(probe, keep);
+            assert_eq!(got.len(), 2);
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.0, g.1), (w.0, w.1), "keep={keep:?}");
+                assert!((g.2 - w.2).abs() < 1e-5, "{} vs {}", g.2, w.2);
+            }
+        }
+    }
 }

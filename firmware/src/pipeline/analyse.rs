@@ -64,7 +64,7 @@ impl FaceAnalysis {
                 self.embedding
                     .feature
                     .iter()
-                    .zip(t)
+                    .zip(&t)
                     .map(|(a, b)| a * b)
                     .collect()
             })
