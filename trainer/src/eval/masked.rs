@@ -10,6 +10,7 @@
 //! lets no more impostors through than the full comparison.
 
 use super::embed::Embedded;
+use super::protocols::dot;
 use facegate_contract::card::{Comparison, Threshold};
 use facegate_contract::cosine_masked;
 use facegate_contract::occlusion::{Region, RegionMap, RegionSet};
@@ -51,7 +52,7 @@ pub fn scored_pairs<'a>(
                 return None;
             }
             let (a, b) = (gallery.feature(g), probe.feature(p));
-            let full: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let full = dot(a, b);
             let masked = if occluded.is_empty() {
                 full
             } else {

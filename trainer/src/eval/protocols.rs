@@ -8,7 +8,8 @@ use facegate_contract::metrics::{MetricsError, rank_k_accuracy, template_distanc
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Dot product; of unit features, their cosine.
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
