@@ -74,7 +74,7 @@ impl Models {
     pub fn load(card_path: Option<&Path>, detector: DetectorConfig) -> Result<Self, ModelError> {
         let card_path = card_path.map_or_else(default_card, Path::to_owned);
         let card = ModelCard::load(&card_path).map_err(EmbedError::from)?;
-        let embedder = TractEmbedder::load(&card, &card_path)?;
+        let embedder = TractEmbedder::load(&card, &card_path, 1)?;
         let dir = models_dir().join("detector");
         let detector = Detector::load(&dir, detector)
             .map_err(|source| ModelError::Detector { dir, source })?;

@@ -288,10 +288,15 @@ fn bench_measures_every_target() {
     };
     let rows = facegate::bench::run(&mut device, &opts).unwrap();
     let what: Vec<&str> = rows.iter().map(|r| r.what.as_str()).collect();
-    assert_eq!(rows.len(), 5, "{what:?}");
+    assert_eq!(rows.len(), 7, "{what:?}");
     assert!(what[1].contains("its own Elu and TopK"), "{what:?}");
+    assert!(what[2].contains("2 threads, tract's size gate"), "{what:?}");
     assert!(
-        what[2].starts_with("1:N search over 1000 templates"),
+        what[3].contains("2 threads, every product split"),
+        "{what:?}"
+    );
+    assert!(
+        what[4].starts_with("1:N search over 1000 templates"),
         "{what:?}"
     );
     assert!(rows.iter().all(|r| !r.value.contains("NaN")));

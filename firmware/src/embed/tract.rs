@@ -30,9 +30,10 @@ pub enum Kernels {
 
 impl TractEmbedder {
     /// Loads the model the card at `card_path` describes, after checking the card, the model's
-    /// hash and that the model's outputs have the shapes the card promises.
-    pub fn load(card: &ModelCard, card_path: &Path) -> Result<Self, EmbedError> {
-        Self::load_with(card, card_path, Kernels::Fused)
+    /// hash and that the model's outputs have the shapes the card promises; runs on `threads`
+    /// threads (1: on the caller's thread only).
+    pub fn load(card: &ModelCard, card_path: &Path, threads: usize) -> Result<Self, EmbedError> {
+        Self::load_with(card, card_path, Kernels::Fused, threads)
     }
 
     /// [`TractEmbedder::load`] with a choice of kernels.
@@ -40,6 +41,7 @@ impl TractEmbedder {
         card: &ModelCard,
         card_path: &Path,
         kernels: Kernels,
+        threads: usize,
     ) -> Result<Self, EmbedError> {
         card.validate().map_err(|p| EmbedError::InvalidCard {
             path: card_path.to_owned(),
@@ -67,7 +69,12 @@ impl TractEmbedder {
                 if kernels == Kernels::Fused {
                     super::kernels::select_topk(&mut m);
                 }
-                m.into_runnable()
+                // More than one thread: tract splits its matrix products over a private pool.
+                let options = RunOptions {
+                    executor: (threads > 1).then(|| multithread::Executor::multithread(threads)),
+                    ..RunOptions::default()
+                };
+                m.into_runnable_with_options(&options)
             })
             .map_err(|e| fail(format!("{e:#}")))?;
         let maps = &card.outputs.maps;
@@ -131,5 +138,43 @@ impl Embedder for TractEmbedder {
 
     fn runtime(&self) -> &'static str {
         "tract"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_threads_give_the_outputs_of_one() {
+        let card_path = crate::model::default_card();
+        let card = ModelCard::load(&card_path).unwrap();
+        let one = TractEmbedder::load(&card, &card_path, 1).unwrap();
+        let two = TractEmbedder::load(&card, &card_path, 2).unwrap();
+        // Split every product, however small, so the threaded path is what runs.
+        multithread::set_threading_panel_threshold(0);
+        let (w, h) = (card.input.width, card.input.height);
+        let face = AlignedFace {
+            width: w,
+            height: h,
+            data: (0..3 * w * h)
+                .map(|i| ((i * 7919 % 255) as f32 / 127.5) - 1.0)
+                .collect(),
+            transform: facegate_contract::SimilarityTransform::from_parts(1.0, 0.0, 0.0, 0.0),
+        };
+        let (a, b) = (one.embed(&face).unwrap(), two.embed(&face).unwrap());
+        let worst = |x: &[f32], y: &[f32]| {
+            assert_eq!(x.len(), y.len());
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max)
+        };
+        assert!(worst(&a.feature, &b.feature) < 1e-5);
+        assert!(worst(&a.maps, &b.maps) < 1e-4);
+        assert!(
+            a.feature.iter().any(|v| v.abs() > 1e-3),
+            "a non-trivial feature"
+        );
     }
 }
