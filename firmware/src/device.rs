@@ -18,6 +18,7 @@ use crate::publish::outbox::{Outbox, OutboxError};
 use crate::publish::state::DeviceState;
 use crate::publish::topics::Topics;
 use crate::publish::{Fanout, Sink};
+use crate::service::Supervisor;
 use crate::source::open::{OpenError, open};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub struct Device {
     unreported: Vec<serde_json::Value>,
     /// Set to stop a run at the next frame (SIGINT / SIGTERM in `facegate run`).
     stop: Arc<AtomicBool>,
+    /// Told when a run is ready, alive and stopping (systemd's notify socket and watchdog).
+    supervisor: Supervisor,
 }
 
 /// RFC 3339 now.
@@ -119,7 +122,13 @@ impl Device {
             gallery,
             unreported: Vec::new(),
             stop: Arc::default(),
+            supervisor: Supervisor::from_env(),
         })
+    }
+
+    /// Reports to `supervisor` instead of the one systemd named in the environment.
+    pub fn supervise_with(&mut self, supervisor: Supervisor) {
+        self.supervisor = supervisor;
     }
 
     /// Enrolls the config's people (and forgets those it no longer lists). The verdicts are
@@ -254,9 +263,13 @@ impl Device {
         });
         let inbox = link.commands();
         self.report_enrollment(&inbox);
+        let people = matcher.index().people().len();
         let (models, cfg, gallery) = (&self.models, &self.cfg, &mut self.gallery);
+        let supervisor = &mut self.supervisor;
+        supervisor.ready(&format!("watching; enrolled people: {people}"));
         let mut p = Pipeline::new(models, cfg, matcher);
         let mut between = |p: &mut Pipeline| {
+            supervisor.alive();
             for command in inbox.take() {
                 let mut progress = |m: &serde_json::Value| inbox.progress(m);
                 let response =
@@ -283,6 +296,8 @@ impl Device {
                 &self.stop,
             )
         };
+        self.supervisor
+            .stopping("stopping; draining the event queue");
         let undelivered = link.close(Duration::from_secs_f32(self.cfg.mqtt.drain_seconds))?;
         let stats = result?;
         if undelivered > 0 {

@@ -24,4 +24,5 @@ pub mod publish;
 pub mod quality;
 pub mod schedule;
 pub mod secret;
+pub mod service;
 pub mod source;

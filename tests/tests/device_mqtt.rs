@@ -9,6 +9,7 @@ use base64::Engine;
 use facegate::device::Device;
 use facegate::pipeline::Pipeline;
 use facegate::publish::access::{AccessVerifier, Verdict};
+use facegate::service::Supervisor;
 use facegate::source::Frame;
 use facegate_e2e::{Broker, Received, Recorder, repo, unique};
 use serde_json::Value;
@@ -61,10 +62,30 @@ fn events_heat_maps_and_state_reach_the_broker() {
     let rec = Recorder::start(&broker, &format!("{base}/#"));
     let ha = Recorder::start(&broker, &format!("homeassistant/device/{id}/config"));
     let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
+    // systemd's side of the run: the notify socket, and a watchdog short enough that every
+    // frame pings it.
+    let notify_path = dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_nonblocking(true).unwrap();
+    device.supervise_with(Supervisor::new(
+        Some(notify_path),
+        Some(Duration::from_millis(2)),
+    ));
     let enrolled = device.enroll().unwrap();
     assert_eq!(enrolled[0].photos[0].verdict, "accepted");
     let out = device.run(&mut []).unwrap();
     assert_eq!(out.undelivered, 0);
+    let mut told = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = notify.recv(&mut buf) {
+        told.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        told[0].starts_with("READY=1\nSTATUS=watching; enrolled people: 1"),
+        "{told:?}"
+    );
+    assert!(told.iter().any(|m| m == "WATCHDOG=1\n"), "{told:?}");
+    assert!(told.last().unwrap().starts_with("STOPPING=1\n"), "{told:?}");
     let events_topic = format!("{base}/events");
     let got = rec.wait_until(LIMIT, |got| {
         on(got, &format!("{base}/availability"))
