@@ -137,9 +137,23 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
             .collect();
         Ok(median(times))
     };
-    let tract_ms = time_embed(embedder.as_ref())?;
+    let device_ms = time_embed(embedder.as_ref())?;
+    let tract_ms = if embedder.runtime() == "tract" {
+        device_ms
+    } else {
+        // The config's GPU embedder, then tract on the CPU for the comparisons below.
+        let tract = TractEmbedder::load(&device.models.card, &device.models.card_path, 1)
+            .map_err(|e| e.to_string())?;
+        let tract_ms = time_embed(&tract)?;
+        rows.push(Row {
+            what: format!("embed one face ({}, the board's GPU)", embedder.runtime()),
+            value: format!("{device_ms:.2} ms"),
+            target: format!("{:.1}x tract's time on one core", device_ms / tract_ms),
+        });
+        tract_ms
+    };
     rows.push(Row {
-        what: format!("embed one face ({}, 1 thread)", embedder.runtime()),
+        what: "embed one face (tract, 1 thread)".into(),
         value: format!("{tract_ms:.2} ms"),
         target: String::new(),
     });

@@ -102,8 +102,16 @@ pub fn now() -> String {
 impl Device {
     /// Opens the device described by the config file at `path`.
     pub fn open(path: &Path) -> Result<Self, DeviceError> {
-        let cfg = config::load(path)?;
-        let models = Models::load(cfg.model_card.as_deref(), cfg.detection.detector())?;
+        Self::from_config(config::load(path)?)
+    }
+
+    /// Opens the device a checked config describes.
+    pub fn from_config(cfg: Config) -> Result<Self, DeviceError> {
+        let models = Models::load(
+            cfg.model_card.as_deref(),
+            cfg.detection.detector(),
+            &cfg.embedder,
+        )?;
         let dir = &cfg.storage_dir;
         std::fs::create_dir_all(dir).map_err(|source| DeviceError::Storage {
             path: dir.clone(),

@@ -59,6 +59,10 @@ enum Command {
         /// A Python with numpy and onnxruntime for the reference row.
         #[arg(long)]
         python: Option<PathBuf>,
+        /// The embedder to measure instead of the config's: `tensorrt` needs a build with
+        /// `--features tensorrt` (the board); tract is measured beside it either way.
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
     },
     /// Look at or change the gallery.
     Gallery {
@@ -76,6 +80,15 @@ enum Command {
         #[arg(long, default_value = "explain.png")]
         out: PathBuf,
     },
+}
+
+/// An inference runtime, as `facegate bench --backend` names it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    /// tract on the CPU.
+    Tract,
+    /// TensorRT on the GPU (FP16 unless the config says otherwise).
+    Tensorrt,
 }
 
 #[derive(Subcommand)]
@@ -123,8 +136,10 @@ fn main() -> ExitCode {
             templates,
             frames,
             python,
+            backend,
         } => bench(
             &config,
+            backend,
             facegate::bench::BenchOptions {
                 photo,
                 runs,
@@ -227,8 +242,21 @@ fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
     Ok(())
 }
 
-fn bench(config: &Path, opts: facegate::bench::BenchOptions) -> Res<()> {
-    let mut device = Device::open(config)?;
+fn bench(config: &Path, backend: Option<Backend>, opts: facegate::bench::BenchOptions) -> Res<()> {
+    use facegate::config::{EmbedderConfig, TensorRtConfig, TrtPrecision};
+    let mut cfg = config::load(config)?;
+    match (backend, &cfg.embedder) {
+        (Some(Backend::Tract), _) => cfg.embedder = EmbedderConfig::Tract,
+        (Some(Backend::Tensorrt), EmbedderConfig::Tract) => {
+            cfg.embedder = EmbedderConfig::TensorRt(TensorRtConfig {
+                precision: TrtPrecision::Fp16,
+                workspace_mib: 256,
+                engine_dir: cfg.storage_dir.join("engines"),
+            });
+        }
+        _ => {}
+    }
+    let mut device = Device::from_config(cfg)?;
     device.enroll()?;
     let rows = facegate::bench::run(&mut device, &opts)?;
     println!("| measurement | value | target |");
@@ -310,10 +338,19 @@ fn print_summary(path: &Path, cfg: &Config) {
             card.display()
         ),
         None => println!(
-            "  model    none set: `facegate run` will use the shipped default model \
-             (models/default/facegate.card.json)"
+            "  model    none set: `facegate run` will use the shipped default model ({})",
+            facegate::model::default_card().display()
         ),
     }
+    let embedder = match &cfg.embedder {
+        facegate::config::EmbedderConfig::Tract => "tract (CPU)".to_string(),
+        facegate::config::EmbedderConfig::TensorRt(t) => format!(
+            "tensorrt (GPU) {:?}, engines in {}",
+            t.precision,
+            t.engine_dir.display()
+        ),
+    };
+    println!("  embedder {embedder}");
     let source = match &cfg.source {
         Source::V4l2 {
             device,
@@ -322,8 +359,13 @@ fn print_summary(path: &Path, cfg: &Config) {
             height,
             fps,
         } => format!(
-            "camera {} {format:?} {width}x{height} @ {fps} fps",
-            device.display()
+            "camera {} {format:?} {width}x{height} @ {fps} fps{}",
+            device.display(),
+            if device.exists() {
+                ""
+            } else {
+                " (not present now: the device will wait for it)"
+            }
         ),
         Source::Folder(p) => format!("image folder {}", p.display()),
         Source::Image(p) => format!("image {}", p.display()),

@@ -2,6 +2,7 @@
 //! loaded once at start-up and shared by every stage that needs them.
 
 use crate::align::Aligner;
+use crate::config::{EmbedderConfig, TensorRtConfig};
 use crate::embed::{EmbedError, Embedder, TractEmbedder};
 use facegate_contract::ModelCard;
 use facegate_contract::occlusion::RegionMap;
@@ -69,22 +70,119 @@ impl std::fmt::Debug for Models {
 }
 
 impl Models {
-    /// Loads the card at `card_path` (the shipped default when `None`), its model through tract,
-    /// and the detector from `models_dir()/detector`.
-    pub fn load(card_path: Option<&Path>, detector: DetectorConfig) -> Result<Self, ModelError> {
+    /// Loads the card at `card_path` (the shipped default when `None`), the detector from
+    /// `models_dir()/detector`, and the model through the runtime `embedder` names.
+    pub fn load(
+        card_path: Option<&Path>,
+        detector: DetectorConfig,
+        embedder: &EmbedderConfig,
+    ) -> Result<Self, ModelError> {
         let card_path = card_path.map_or_else(default_card, Path::to_owned);
         let card = ModelCard::load(&card_path).map_err(EmbedError::from)?;
-        let embedder = TractEmbedder::load(&card, &card_path, 1)?;
         let dir = models_dir().join("detector");
         let detector = Detector::load(&dir, detector)
             .map_err(|source| ModelError::Detector { dir, source })?;
+        let aligner = Aligner::new(&card);
+        let embedder: Box<dyn Embedder> = match embedder {
+            EmbedderConfig::Tract => Box::new(TractEmbedder::load(&card, &card_path, 1)?),
+            EmbedderConfig::TensorRt(settings) => {
+                gpu_embedder(&card, &card_path, settings, &detector, &aligner)?
+            }
+        };
         Ok(Self {
-            aligner: Aligner::new(&card),
+            aligner,
             regions: RegionMap::from_card(&card),
-            embedder: Box::new(embedder),
+            embedder,
             detector,
             card,
             card_path,
         })
     }
+}
+
+#[cfg(feature = "tensorrt")]
+fn gpu_embedder(
+    card: &ModelCard,
+    card_path: &Path,
+    settings: &TensorRtConfig,
+    detector: &Detector,
+    aligner: &Aligner,
+) -> Result<Box<dyn Embedder>, ModelError> {
+    let calibration = match &settings.precision {
+        crate::config::TrtPrecision::Int8 { calibration } => {
+            Some(calibration_faces(calibration, detector, aligner)?)
+        }
+        _ => None,
+    };
+    Ok(Box::new(crate::embed::tensorrt::TensorRtEmbedder::load(
+        card,
+        card_path,
+        settings,
+        calibration.as_deref(),
+    )?))
+}
+
+#[cfg(not(feature = "tensorrt"))]
+fn gpu_embedder(
+    _: &ModelCard,
+    card_path: &Path,
+    _: &TensorRtConfig,
+    _: &Detector,
+    _: &Aligner,
+) -> Result<Box<dyn Embedder>, ModelError> {
+    Err(ModelError::Embed(EmbedError::Model {
+        path: card_path.to_owned(),
+        message: "[embedder] runtime = \"tensorrt\" needs a build with `--features tensorrt` \
+                  (TensorRT and CUDA from JetPack); this build has tract only"
+            .into(),
+    }))
+}
+
+/// Most faces an INT8 calibration reads.
+pub const MAX_CALIBRATION_FACES: usize = 500;
+
+/// The inputs the model will see, from the photos in `dir` (by file name, at most
+/// [`MAX_CALIBRATION_FACES`]): each photo's largest face, detected and aligned as at the door.
+pub fn calibration_faces(
+    dir: &Path,
+    detector: &Detector,
+    aligner: &Aligner,
+) -> Result<Vec<f32>, ModelError> {
+    let bad = |message: String| {
+        ModelError::Embed(EmbedError::Model {
+            path: dir.to_owned(),
+            message,
+        })
+    };
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| bad(format!("calibration folder: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    photos.sort();
+    let mut faces = Vec::new();
+    let mut used = 0;
+    for photo in photos {
+        if used == MAX_CALIBRATION_FACES {
+            break;
+        }
+        let Ok(image) = crate::source::files::read_image(&photo) else {
+            tracing::debug!("calibration: {} does not decode, skipped", photo.display());
+            continue;
+        };
+        let found = detector.detect(&image).unwrap_or_default();
+        let area = |f: &facegate_detect::Face| (f.bbox.x2 - f.bbox.x1) * (f.bbox.y2 - f.bbox.y1);
+        let Some(face) = found.iter().max_by(|a, b| area(a).total_cmp(&area(b))) else {
+            continue;
+        };
+        if let Ok(aligned) = aligner.align(&image, &face.landmarks) {
+            faces.extend_from_slice(&aligned.input.data);
+            used += 1;
+        }
+    }
+    if used == 0 {
+        return Err(bad("calibration folder: no photo with a face".into()));
+    }
+    tracing::info!("INT8 calibration on {used} faces from {}", dir.display());
+    Ok(faces)
 }

@@ -62,7 +62,12 @@ agreeing_frames = {agreeing}
 }
 
 fn models() -> Models {
-    Models::load(None, facegate::config::Detection::default().detector()).unwrap()
+    Models::load(
+        None,
+        facegate::config::Detection::default().detector(),
+        &facegate::config::EmbedderConfig::Tract,
+    )
+    .unwrap()
 }
 
 fn gallery(cfg: &Config) -> Gallery {
@@ -500,4 +505,54 @@ fn a_person_is_let_in_only_within_their_schedule() {
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+#[test]
+fn int8_calibration_sees_each_photos_face_as_the_door_would() {
+    let m = models();
+    let dir = repo().join("config/demo/enroll");
+    let faces = facegate::model::calibration_faces(&dir, &m.detector, &m.aligner).unwrap();
+    let per_face = (3 * m.card.input.width * m.card.input.height) as usize;
+    let photos = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(faces.len() % per_face, 0);
+    assert_eq!(faces.len() / per_face, photos, "one face per demo portrait");
+    // The first face is exactly what alignment gives for that photo at the door.
+    let mut first: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    first.sort();
+    let image = facegate::source::files::read_image(&first[0]).unwrap();
+    let found = m.detector.detect(&image).unwrap();
+    let aligned = m.aligner.align(&image, &found[0].landmarks).unwrap();
+    assert_eq!(&faces[..per_face], &aligned.input.data[..]);
+    // A folder without faces is refused, naming it.
+    let empty = scratch("calibration-empty");
+    std::fs::write(empty.join("notes.txt"), "no photo").unwrap();
+    let err = facegate::model::calibration_faces(&empty, &m.detector, &m.aligner)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no photo with a face") && err.contains("calibration-empty"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(empty).unwrap();
+}
+
+#[cfg(not(feature = "tensorrt"))]
+#[test]
+fn asking_for_tensorrt_in_a_build_without_it_says_how_to_get_it() {
+    let settings = facegate::config::TensorRtConfig {
+        precision: facegate::config::TrtPrecision::Fp16,
+        workspace_mib: 256,
+        engine_dir: scratch("engines"),
+    };
+    let err = Models::load(
+        None,
+        facegate::config::Detection::default().detector(),
+        &facegate::config::EmbedderConfig::TensorRt(settings),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--features tensorrt"), "{err}");
 }

@@ -83,6 +83,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let decision = check_decision(&mut r, &raw);
     let commands = check_commands(&mut r, &raw, base);
     let access = check_access(&mut r, &raw, base, &storage_dir);
+    let embedder = check_embedder(&mut r, &raw, base, &storage_dir);
     let display = check_display(&mut r, &raw, base);
     let door = check_door(&mut r, &raw, base);
     let frigate = raw.frigate.as_ref().map_or_else(Default::default, |f| {
@@ -120,6 +121,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
         return Ok(Config {
             device,
             model_card,
+            embedder,
             source,
             mqtt,
             people,
@@ -256,11 +258,16 @@ fn check_v4l2(r: &mut Report, src: &RawSource) -> Option<Source> {
     }
     let device = required(r, src, &src.device, "device", "v4l2")?;
     let path = PathBuf::from(device.get_ref());
-    if !path.exists() {
+    // A node that is absent now is not an error: a USB camera may enumerate after the device
+    // starts, and the camera source waits for it (`facegate check-config` says it is absent).
+    if !path.is_absolute() {
         r.at(
             device,
             "source.device",
-            format!("{} does not exist", path.display()),
+            format!(
+                "{:?} is not an absolute device path such as /dev/video0",
+                path.display()
+            ),
         );
     }
     let mut positive = |v: &Option<Spanned<u32>>, field: &str, default: u32| match v {
@@ -515,6 +522,86 @@ fn check_commands(r: &mut Report, raw: &RawConfig, base: &Path) -> Option<super:
     Some(super::Commands {
         key_file,
         max_age_seconds,
+    })
+}
+
+fn check_embedder(
+    r: &mut Report,
+    raw: &RawConfig,
+    base: &Path,
+    storage_dir: &Path,
+) -> super::EmbedderConfig {
+    use super::raw::{PrecisionKind, RuntimeKind};
+    use super::{EmbedderConfig, TensorRtConfig, TrtPrecision};
+    let Some(e) = &raw.embedder else {
+        return EmbedderConfig::Tract;
+    };
+    if *e.runtime.get_ref() == RuntimeKind::Tract {
+        for (field, span) in [
+            ("precision", e.precision.as_ref().map(|v| v.span())),
+            ("calibration", e.calibration.as_ref().map(|v| v.span())),
+            ("workspace_mib", e.workspace_mib.as_ref().map(|v| v.span())),
+        ] {
+            if let Some(span) = span {
+                let line = r.line_of(&span);
+                r.push(
+                    line,
+                    format!("embedder.{field}"),
+                    "only used by runtime \"tensorrt\"",
+                );
+            }
+        }
+        return EmbedderConfig::Tract;
+    }
+    let workspace_mib = match &e.workspace_mib {
+        Some(w) if !(16..=65536).contains(w.get_ref()) => {
+            r.at(w, "embedder.workspace_mib", "expected 16..=65536 MiB");
+            256
+        }
+        Some(w) => *w.get_ref(),
+        None => 256,
+    };
+    let precision = match (e.precision.as_ref().map(|p| *p.get_ref()), &e.calibration) {
+        (Some(PrecisionKind::Int8), Some(c)) => {
+            let dir = base.join(c.get_ref());
+            if !dir.is_dir() {
+                r.at(
+                    c,
+                    "embedder.calibration",
+                    format!("{} is not a folder of photos", dir.display()),
+                );
+            }
+            TrtPrecision::Int8 { calibration: dir }
+        }
+        (Some(PrecisionKind::Int8), None) => {
+            if let Some(p) = &e.precision {
+                r.at(
+                    p,
+                    "embedder.precision",
+                    "\"int8\" needs `calibration`, a folder of face photos",
+                );
+            }
+            TrtPrecision::Fp16
+        }
+        (other, Some(c)) => {
+            r.at(
+                c,
+                "embedder.calibration",
+                "only used with precision = \"int8\"",
+            );
+            if other == Some(PrecisionKind::Fp32) {
+                TrtPrecision::Fp32
+            } else {
+                TrtPrecision::Fp16
+            }
+        }
+        (Some(PrecisionKind::Fp32), None) => TrtPrecision::Fp32,
+        (Some(PrecisionKind::Fp16) | None, None) => TrtPrecision::Fp16,
+    };
+    EmbedderConfig::TensorRt(TensorRtConfig {
+        precision,
+        workspace_mib,
+        engine_dir: storage_dir.join("engines"),
     })
 }
 
@@ -961,7 +1048,7 @@ id = "door/1"
 
 [source]
 kind = "v4l2"
-device = "/dev/facegate-no-such-camera"
+device = "video0"
 fps = 0
 
 [mqtt]
@@ -991,6 +1078,82 @@ photos = ["broken.jpg", "missing.jpg"]
             "{}",
             issues[4]
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_embedder_is_tract_by_default_and_tensorrt_settings_are_checked() {
+        use crate::config::{EmbedderConfig, TensorRtConfig, TrtPrecision};
+        let dir = scratch("embedder");
+        assert_eq!(
+            check(MINIMAL, &dir).unwrap().embedder,
+            EmbedderConfig::Tract
+        );
+        let with = |extra: &str| format!("{MINIMAL}\n[embedder]\n{extra}\n");
+        let trt = check(&with("runtime = \"tensorrt\""), &dir).unwrap();
+        assert_eq!(
+            trt.embedder,
+            EmbedderConfig::TensorRt(TensorRtConfig {
+                precision: TrtPrecision::Fp16,
+                workspace_mib: 256,
+                engine_dir: PathBuf::from(crate::config::DEFAULT_STORAGE_DIR).join("engines"),
+            })
+        );
+        let int8 = check(
+            &with("runtime = \"tensorrt\"\nprecision = \"int8\"\ncalibration = \"frames\""),
+            &dir,
+        )
+        .unwrap();
+        let EmbedderConfig::TensorRt(t) = int8.embedder else {
+            panic!("not tensorrt");
+        };
+        assert_eq!(
+            t.precision,
+            TrtPrecision::Int8 {
+                calibration: dir.join("frames")
+            }
+        );
+        for (extra, field) in [
+            (
+                "runtime = \"tract\"\nprecision = \"fp16\"",
+                "embedder.precision",
+            ),
+            (
+                "runtime = \"tensorrt\"\nprecision = \"int8\"",
+                "embedder.precision",
+            ),
+            (
+                "runtime = \"tensorrt\"\nprecision = \"int8\"\ncalibration = \"nowhere\"",
+                "embedder.calibration",
+            ),
+            (
+                "runtime = \"tensorrt\"\ncalibration = \"frames\"",
+                "embedder.calibration",
+            ),
+            (
+                "runtime = \"tensorrt\"\nworkspace_mib = 1",
+                "embedder.workspace_mib",
+            ),
+            ("runtime = \"onnxruntime\"", "syntax"),
+        ] {
+            let issues = check(&with(extra), &dir).unwrap_err();
+            assert_eq!(issues.len(), 1, "{extra}: {issues:?}");
+            assert_eq!(issues[0].field, field, "{extra}: {issues:?}");
+            assert!(issues[0].line.is_some(), "{extra}: {issues:?}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_camera_that_is_not_plugged_in_yet_is_not_a_config_error() {
+        let dir = scratch("camera-later");
+        let text = MINIMAL.replace(
+            "kind = \"folder\"\npath = \"frames\"",
+            "kind = \"v4l2\"\ndevice = \"/dev/facegate-no-such-camera\"",
+        );
+        assert_ne!(text, MINIMAL);
+        let cfg = check(&text, &dir).unwrap();
+        assert!(matches!(cfg.source, Source::V4l2 { .. }));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

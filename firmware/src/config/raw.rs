@@ -11,6 +11,7 @@ use toml::Spanned;
 pub(super) struct RawConfig {
     pub device: RawDevice,
     pub model: Option<RawModel>,
+    pub embedder: Option<RawEmbedder>,
     pub source: RawSource,
     #[serde(default)]
     pub mqtt: RawMqtt,
@@ -105,6 +106,32 @@ pub(super) struct RawDevice {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawModel {
     pub card: Spanned<String>,
+}
+
+/// The inference runtimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RuntimeKind {
+    Tract,
+    TensorRt,
+}
+
+/// TensorRT precisions as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum PrecisionKind {
+    Fp32,
+    Fp16,
+    Int8,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEmbedder {
+    pub runtime: Spanned<RuntimeKind>,
+    pub precision: Option<Spanned<PrecisionKind>>,
+    pub calibration: Option<Spanned<String>>,
+    pub workspace_mib: Option<Spanned<u32>>,
 }
 
 /// The kinds of frame source; which other `[source]` fields apply depends on it.

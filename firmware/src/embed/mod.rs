@@ -1,14 +1,16 @@
 //! *embed*: an aligned face becomes its identity feature and the activation maps behind it.
 //!
 //! Pipeline position: after *align*, before *match*. The [`Embedder`] trait is the seam between
-//! the pipeline and the inference runtime: [`tract::TractEmbedder`] runs on any CPU; a TensorRT
-//! implementation for the board's GPU plugs in behind the same trait (cargo feature `tensorrt`).
+//! the pipeline and the inference runtime: [`tract::TractEmbedder`] runs on any CPU;
+//! `tensorrt::TensorRtEmbedder` runs on the board's GPU (cargo feature `tensorrt`).
 
 pub mod kernels;
+#[cfg(feature = "tensorrt")]
+pub mod tensorrt;
 pub mod tract;
 
-use facegate_contract::AlignedFace;
-use std::path::PathBuf;
+use facegate_contract::{AlignedFace, ModelCard};
+use std::path::{Path, PathBuf};
 
 pub use tract::TractEmbedder;
 
@@ -59,6 +61,33 @@ pub enum EmbedError {
     /// Running the model failed.
     #[error("inference failed: {0}")]
     Run(String),
+}
+
+/// The model file the card at `card_path` names, once the card is consistent and the file's
+/// hash matches it: what every runtime checks before loading.
+pub(crate) fn verified_model(card: &ModelCard, card_path: &Path) -> Result<PathBuf, EmbedError> {
+    card.validate().map_err(|p| EmbedError::InvalidCard {
+        path: card_path.to_owned(),
+        problems: p.join("; "),
+    })?;
+    Ok(card.verify_model(card_path)?)
+}
+
+/// Refuses a face of another size than the model's `width x height`.
+pub(crate) fn check_face_size(
+    face: &AlignedFace,
+    width: u32,
+    height: u32,
+) -> Result<(), EmbedError> {
+    if face.width != width || face.height != height {
+        return Err(EmbedError::FaceSize {
+            got_w: face.width,
+            got_h: face.height,
+            want_w: width,
+            want_h: height,
+        });
+    }
+    Ok(())
 }
 
 /// Turns aligned faces into features; implemented once per inference runtime.

@@ -43,11 +43,7 @@ impl TractEmbedder {
         kernels: Kernels,
         threads: usize,
     ) -> Result<Self, EmbedError> {
-        card.validate().map_err(|p| EmbedError::InvalidCard {
-            path: card_path.to_owned(),
-            problems: p.join("; "),
-        })?;
-        let model_path = card.verify_model(card_path)?;
+        let model_path = super::verified_model(card, card_path)?;
         let fail = |message: String| EmbedError::Model {
             path: model_path.clone(),
             message,
@@ -99,14 +95,7 @@ impl TractEmbedder {
 
 impl Embedder for TractEmbedder {
     fn embed(&self, face: &AlignedFace) -> Result<Embedding, EmbedError> {
-        if face.width != self.width || face.height != self.height {
-            return Err(EmbedError::FaceSize {
-                got_w: face.width,
-                got_h: face.height,
-                want_w: self.width,
-                want_h: self.height,
-            });
-        }
+        super::check_face_size(face, self.width, self.height)?;
         let shape = [1, 3, self.height as usize, self.width as usize];
         let input = Tensor::from_shape(&shape, &face.data)
             .map_err(|e| EmbedError::Run(format!("{e:#}")))?;
