@@ -117,7 +117,8 @@ struct fg_trt_engine {
 
 extern "C" {
 
-// TensorRT's version as MAJOR * 10000 + MINOR * 100 + PATCH (the library's, not the headers').
+// The library's version as it reports it (not the headers'): MAJOR * 10000 + MINOR * 100 + PATCH
+// from TensorRT 10, MAJOR * 1000 + ... before (the Rust side reads both).
 int32_t fg_trt_version(void) { return getInferLibVersion(); }
 
 // The current CUDA device's name and compute capability (major * 10 + minor). 0 on success.

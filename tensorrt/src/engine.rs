@@ -26,8 +26,7 @@ fn message(buf: &[c_char]) -> String {
 /// TensorRT's version (MAJOR * 10000 + MINOR * 100 + PATCH), the library's own.
 pub fn tensorrt_version() -> u32 {
     // SAFETY: no arguments; the shim returns getInferLibVersion().
-    let v = unsafe { ffi::fg_trt_version() };
-    v.max(0) as u32
+    crate::version_from_library(unsafe { ffi::fg_trt_version() })
 }
 
 /// The current CUDA GPU: its name and compute capability (major * 10 + minor).

@@ -59,6 +59,17 @@ impl Precision {
     }
 }
 
+/// TensorRT's version as `getInferLibVersion()` reports it, written the TensorRT 10 way
+/// (MAJOR * 10000 + MINOR * 100 + PATCH): TensorRT 8 reports MAJOR * 1000 + MINOR * 100 + PATCH.
+pub fn version_from_library(raw: i32) -> u32 {
+    let raw = raw.max(0) as u32;
+    if raw >= 100_000 {
+        raw
+    } else {
+        raw / 1000 * 10_000 + raw / 100 % 10 * 100 + raw % 100
+    }
+}
+
 /// What went wrong in TensorRT, CUDA or the engine cache.
 #[derive(Debug, thiserror::Error)]
 pub enum TrtError {
@@ -81,6 +92,15 @@ pub enum TrtError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_version_schemes_read_the_same_way() {
+        assert_eq!(version_from_library(8601), 80_601); // TensorRT 8.6.1
+        assert_eq!(version_from_library(8502), 80_502);
+        assert_eq!(version_from_library(100_300), 100_300); // TensorRT 10.3.0
+        assert_eq!(version_from_library(101_601), 101_601);
+        assert_eq!(version_from_library(-1), 0);
+    }
 
     #[test]
     fn a_precision_falls_back_to_what_the_gpu_does_fast() {
