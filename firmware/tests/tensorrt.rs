@@ -1,8 +1,7 @@
 //! TensorRT against tract on the same aligned faces (feature `tensorrt`, on a machine with an
 //! NVIDIA GPU and TensorRT: the board). Each face's feature must agree to cosine >= 0.999.
-//! Not run where facegate is developed (no GPU there): `cargo test -p facegate --features
-//! tensorrt --test tensorrt` on the board.
-#![cfg(feature = "tensorrt")]
+//! Compiled in every build, run only with the feature: `cargo test -p facegate --features
+//! tensorrt --test tensorrt` on the board (where facegate is developed there is no GPU).
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
 use facegate::config::{Detection, EmbedderConfig, TensorRtConfig, TrtPrecision};
@@ -16,6 +15,10 @@ fn repo() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tensorrt"),
+    ignore = "needs `--features tensorrt`, TensorRT and an NVIDIA GPU (the board)"
+)]
 fn tensorrt_and_tract_agree_on_every_demo_face() {
     let engines = std::env::temp_dir().join(format!("facegate-engines-{}", std::process::id()));
     for precision in [TrtPrecision::Fp32, TrtPrecision::Fp16] {
