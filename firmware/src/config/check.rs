@@ -561,8 +561,16 @@ fn check_embedder(
         Some(w) => *w.get_ref(),
         None => 256,
     };
-    let precision = match (e.precision.as_ref().map(|p| *p.get_ref()), &e.calibration) {
-        (Some(PrecisionKind::Int8), Some(c)) => {
+    let asked = e
+        .precision
+        .as_ref()
+        .map_or(PrecisionKind::Fp16, |p| *p.get_ref());
+    let plain = |kind: PrecisionKind| match kind {
+        PrecisionKind::Fp32 => TrtPrecision::Fp32,
+        _ => TrtPrecision::Fp16,
+    };
+    let precision = match (asked, &e.calibration) {
+        (PrecisionKind::Int8, Some(c)) => {
             let dir = base.join(c.get_ref());
             if !dir.is_dir() {
                 r.at(
@@ -573,7 +581,7 @@ fn check_embedder(
             }
             TrtPrecision::Int8 { calibration: dir }
         }
-        (Some(PrecisionKind::Int8), None) => {
+        (PrecisionKind::Int8, None) => {
             if let Some(p) = &e.precision {
                 r.at(
                     p,
@@ -589,14 +597,9 @@ fn check_embedder(
                 "embedder.calibration",
                 "only used with precision = \"int8\"",
             );
-            if other == Some(PrecisionKind::Fp32) {
-                TrtPrecision::Fp32
-            } else {
-                TrtPrecision::Fp16
-            }
+            plain(other)
         }
-        (Some(PrecisionKind::Fp32), None) => TrtPrecision::Fp32,
-        (Some(PrecisionKind::Fp16) | None, None) => TrtPrecision::Fp16,
+        (other, None) => plain(other),
     };
     EmbedderConfig::TensorRt(TensorRtConfig {
         precision,
