@@ -58,6 +58,22 @@ pub enum DeviceError {
     /// The access signing key.
     #[error(transparent)]
     AccessKey(crate::secret::SecretError),
+    /// A person's threshold below the card's operating point: it would let more strangers in.
+    #[error(
+        "config: {field} = {threshold} is looser than the model's operating threshold \
+         {operating:.4} (false accept rate {far}); a person's threshold may only be stricter \
+         (higher), or leave it out"
+    )]
+    LooseThreshold {
+        /// `people[i].threshold`.
+        field: String,
+        /// The configured value.
+        threshold: f32,
+        /// The card's threshold at the configured false accept rate.
+        operating: f32,
+        /// That false accept rate.
+        far: f64,
+    },
     /// The state folder.
     #[error("storage.dir {path}: {source}")]
     Storage {
@@ -66,6 +82,42 @@ pub enum DeviceError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// Removes what an enrollment by command left behind when the device died in the middle of it
+/// (`.enroll-*` folders of raw photos in the state folder): nobody else would ever delete them.
+fn remove_stale_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".enroll-") {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::warn!(
+                    "removed {}: photos of an enrollment interrupted by a stop",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::error!("could not remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// A command's progress as a run reports it: verdicts on `.../enroll/progress`, and the
+/// watchdog fed between the photos of a long enrollment.
+struct Reporting<'a> {
+    inbox: &'a crate::publish::mqtt::CommandInbox,
+    supervisor: &'a mut Supervisor,
+}
+
+impl crate::command::Progress for Reporting<'_> {
+    fn verdict(&mut self, message: &serde_json::Value) {
+        self.inbox.progress(message);
+    }
+
+    fn alive(&mut self) {
+        self.supervisor.alive();
+    }
 }
 
 /// What a run did.
@@ -92,7 +144,13 @@ pub struct Device {
     stop: Arc<AtomicBool>,
     /// Told when a run is ready, alive and stopping (systemd's notify socket and watchdog).
     supervisor: Supervisor,
+    /// Unix seconds when this process opened the device: requests issued before are refused.
+    opened_at: f64,
 }
+
+/// Requests issued up to this long before the device opened are still taken: callers stamp
+/// whole seconds, and a restart (models loaded, people enrolled) takes longer than this.
+const START_GRACE_SECONDS: f64 = 1.0;
 
 /// RFC 3339 now.
 pub fn now() -> String {
@@ -107,16 +165,33 @@ impl Device {
 
     /// Opens the device a checked config describes.
     pub fn from_config(cfg: Config) -> Result<Self, DeviceError> {
+        let opened_at = crate::publish::access::unix_now();
         let models = Models::load(
             cfg.model_card.as_deref(),
             cfg.detection.detector(),
             &cfg.embedder,
         )?;
+        let far = cfg.matching.target_far;
+        if let Some(operating) = crate::matching::Thresholds::from_card(&models.card, far) {
+            for (i, p) in cfg.people.iter().enumerate() {
+                if let Some(threshold) = p.threshold
+                    && threshold < operating.full
+                {
+                    return Err(DeviceError::LooseThreshold {
+                        field: format!("people[{i}].threshold"),
+                        threshold,
+                        operating: operating.full,
+                        far,
+                    });
+                }
+            }
+        }
         let dir = &cfg.storage_dir;
-        std::fs::create_dir_all(dir).map_err(|source| DeviceError::Storage {
+        crate::secret::private_dir(dir).map_err(|source| DeviceError::Storage {
             path: dir.clone(),
             source,
         })?;
+        remove_stale_scratch(dir);
         let gallery = Gallery::open(&dir.join("gallery.sqlite"), &dir.join("gallery.key"))?;
         tracing::info!(
             "model {} ({}), state in {}",
@@ -130,6 +205,7 @@ impl Device {
             gallery,
             unreported: Vec::new(),
             stop: Arc::default(),
+            opened_at,
             supervisor: Supervisor::from_env(),
         })
     }
@@ -145,6 +221,21 @@ impl Device {
         let enrolled = sync_config(&self.models, &self.cfg, &mut self.gallery, &now())?;
         self.unreported = crate::command::progress_messages(&enrolled, "config", None);
         Ok(enrolled)
+    }
+
+    /// [`Device::enroll`] as a start does it: when the disk is full, the gallery is kept as it
+    /// is (the people already enrolled are still recognised) instead of the door not starting.
+    pub fn enroll_at_start(&mut self) -> Result<Vec<PersonEnrollment>, DeviceError> {
+        match self.enroll() {
+            Err(DeviceError::Gallery(e)) if e.is_disk_full() => {
+                tracing::error!(
+                    "{e}: the config's people were not enrolled again; running with the \
+                     gallery as it is"
+                );
+                Ok(Vec::new())
+            }
+            other => other,
+        }
     }
 
     /// A handle that stops [`Device::run`] cleanly (last frame finished, tracks ended, queue
@@ -192,12 +283,18 @@ impl Device {
                 Some(t) => Some(crate::publish::tls::client_config(t)?),
                 None => None,
             },
+            refusals_per_second: cfg.commands.as_ref().map_or(0.0, |c| c.refusals_per_second),
         };
+        // Requests signed before this start are refused: the replay window does not survive a
+        // restart, so a request the previous run accepted must not be accepted again.
         let gate = match &cfg.commands {
-            Some(c) => Some(Gate::new(
-                CommandKey::load(&c.key_file).map_err(DeviceError::CommandKey)?,
-                c.max_age_seconds,
-            )),
+            Some(c) => Some(
+                Gate::new(
+                    CommandKey::load(&c.key_file).map_err(DeviceError::CommandKey)?,
+                    c.max_age_seconds,
+                )
+                .not_before(self.opened_at - START_GRACE_SECONDS),
+            ),
             None => None,
         };
         let signer = match &cfg.access {
@@ -238,6 +335,7 @@ impl Device {
             threshold: matcher.thresholds().full,
             started: now(),
             access_key,
+            events_dropped: 0,
         };
         if let Ok(json) = serde_json::to_value(&state) {
             link.set_state(&json);
@@ -279,7 +377,10 @@ impl Device {
         let mut between = |p: &mut Pipeline| {
             supervisor.alive();
             for command in inbox.take() {
-                let mut progress = |m: &serde_json::Value| inbox.progress(m);
+                let mut progress = Reporting {
+                    inbox: &inbox,
+                    supervisor: &mut *supervisor,
+                };
                 let response =
                     crate::command::run(&command, models, cfg, gallery, p, &mut progress);
                 inbox.respond(&command, &response);

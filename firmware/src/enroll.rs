@@ -129,7 +129,8 @@ impl Origin<'_> {
 }
 
 /// Enrolls `people` into `gallery` from `origin`, checking each new template against
-/// everyone else's (existing and new) at `duplicate_threshold`.
+/// everyone else's (existing and new) at `duplicate_threshold`. `alive` is called after each
+/// photo: a long enrollment keeps the service's watchdog fed.
 #[allow(clippy::too_many_arguments)]
 pub fn enroll(
     models: &Models,
@@ -140,6 +141,7 @@ pub fn enroll(
     origin: Origin<'_>,
     duplicate_threshold: f32,
     now: &str,
+    alive: &mut dyn FnMut(),
 ) -> Result<Vec<PersonEnrollment>, GalleryError> {
     let model_id = models.card.model_id.clone();
     let analysed: Vec<Vec<Candidate>> = people
@@ -147,9 +149,13 @@ pub fn enroll(
         .map(|p| {
             p.photos
                 .iter()
-                .map(|path| Candidate {
-                    photo: origin.label(path),
-                    verdict: assess_photo(models, limits, occlusion, path),
+                .map(|path| {
+                    let verdict = assess_photo(models, limits, occlusion, path);
+                    alive();
+                    Candidate {
+                        photo: origin.label(path),
+                        verdict,
+                    }
                 })
                 .collect()
         })
@@ -215,6 +221,9 @@ pub fn enroll(
         let kept_previous = templates.is_empty() && previous.is_some();
         if kept_previous {
             gallery.record_verdicts(&person.id, &verdicts)?;
+        } else if templates.is_empty() {
+            // Nobody with no template is stored: the verdicts say why, nothing is half-made.
+            tracing::warn!("{}: no photo accepted, not enrolled", person.id);
         } else {
             let record = PersonRecord {
                 id: person.id.clone(),
@@ -245,6 +254,17 @@ pub fn sync_config(
     gallery: &mut Gallery,
     now: &str,
 ) -> Result<Vec<PersonEnrollment>, GalleryError> {
+    sync_config_alive(models, cfg, gallery, now, &mut || {})
+}
+
+/// [`sync_config`], calling `alive` after each photo (see [`enroll`]).
+pub fn sync_config_alive(
+    models: &Models,
+    cfg: &crate::config::Config,
+    gallery: &mut Gallery,
+    now: &str,
+    alive: &mut dyn FnMut(),
+) -> Result<Vec<PersonEnrollment>, GalleryError> {
     let duplicate = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
         .map_or(1.0, |t| t.full);
     let enrolled = enroll(
@@ -256,6 +276,7 @@ pub fn sync_config(
         Origin::Config,
         duplicate,
         now,
+        alive,
     )?;
     for id in gallery.person_ids()? {
         let listed = cfg.people.iter().any(|p| p.id == id);

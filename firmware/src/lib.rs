@@ -26,3 +26,4 @@ pub mod schedule;
 pub mod secret;
 pub mod service;
 pub mod source;
+pub mod sqlite;

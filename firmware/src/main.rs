@@ -208,7 +208,7 @@ fn enroll(config: &Path) -> Res<()> {
 
 fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
     let mut device = Device::open(config)?;
-    report(&device.enroll()?);
+    report(&device.enroll_at_start()?);
     let mut console = ConsoleSink;
     let mut folder = heatmaps.map(|dir| HeatmapFolder {
         dir: dir.to_owned(),

@@ -1,7 +1,9 @@
 //! Secret key files the device makes for itself: the gallery's sealing key and the key that
 //! signs access decisions. Each is created on first run (random bytes, mode 0600, written
 //! with `create_new` so two starts never make two keys) and refused later if other users can
-//! read it or its length is wrong. Not a pipeline stage: the gallery and *publish* use it.
+//! read it or its length is wrong. A key is never made again silently once something depends
+//! on it (sealed templates, a published public key): its caller says whether it may be made.
+//! Also the private state folder (0700). Not a pipeline stage: the gallery and *publish* use it.
 
 use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -33,6 +35,20 @@ pub enum SecretError {
         /// The file's length.
         len: usize,
     },
+    /// The key is gone while something still depends on it.
+    #[error(
+        "{what} {path} is missing, but {depends}; refusing to make a new key silently. {rotate}"
+    )]
+    Missing {
+        /// Which key.
+        what: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// What depends on the old key.
+        depends: String,
+        /// How to rotate on purpose.
+        rotate: String,
+    },
     /// Other users can read the file.
     #[error("{what} {path}: readable by other users (mode {mode:o}); expected 0600")]
     Permissions {
@@ -45,10 +61,26 @@ pub enum SecretError {
     },
 }
 
-/// Reads the `N`-byte key at `path`, creating it from the system's random source on first run.
+/// Whether a missing key may be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Creation {
+    /// Nothing depends on the key yet: make it.
+    Allowed,
+    /// Something depends on the old key: a missing key is an error.
+    Refused {
+        /// What depends on it ("the gallery holds 12 sealed templates").
+        depends: String,
+        /// How to rotate on purpose.
+        rotate: String,
+    },
+}
+
+/// Reads the `N`-byte key at `path`, creating it from the system's random source on first run
+/// when `creation` allows.
 pub fn open_or_create<const N: usize>(
     path: &Path,
     what: &'static str,
+    creation: Creation,
 ) -> Result<[u8; N], SecretError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let io = |source| SecretError::Io {
@@ -56,6 +88,16 @@ pub fn open_or_create<const N: usize>(
         path: path.to_owned(),
         source,
     };
+    if let Creation::Refused { depends, rotate } = creation
+        && !path.exists()
+    {
+        return Err(SecretError::Missing {
+            what,
+            path: path.to_owned(),
+            depends,
+            rotate,
+        });
+    }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -89,6 +131,38 @@ pub fn open_or_create<const N: usize>(
     })
 }
 
+/// Creates the folder `dir` (and its parents) private to the device's user (0700), or makes an
+/// existing one private: the state folder holds the gallery, its key and the event queue.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{}: mode {mode:o} lets other users in; made private (0700)",
+            dir.display()
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
+/// Makes the file at `path` private (0600): databases SQLite creates with the umask's mode
+/// (their journal and WAL files take the database's mode).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o600))?;
+    }
+    Ok(())
+}
+
 /// `N` random bytes from the system's source (nonces).
 pub fn random<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
@@ -107,17 +181,36 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("k");
         let _ = std::fs::remove_file(&path);
-        let a: [u8; 32] = open_or_create(&path, "test key").unwrap();
-        let b: [u8; 32] = open_or_create(&path, "test key").unwrap();
+        let a: [u8; 32] = open_or_create(&path, "test key", Creation::Allowed).unwrap();
+        let b: [u8; 32] = open_or_create(&path, "test key", Creation::Allowed).unwrap();
         assert_eq!(a, b, "the second open reads the first key");
         assert_ne!(a, [0u8; 32]);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let err = open_or_create::<16>(&path, "test key").unwrap_err();
+        let err = open_or_create::<16>(&path, "test key", Creation::Allowed).unwrap_err();
         assert!(matches!(err, SecretError::Length { len: 32, .. }), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let err = open_or_create::<32>(&path, "test key").unwrap_err();
+        let err = open_or_create::<32>(&path, "test key", Creation::Allowed).unwrap_err();
         assert!(err.to_string().contains("0600"), "{err}");
+        // Removed while something depends on it: an error naming what and how to rotate.
+        std::fs::remove_file(&path).unwrap();
+        let refused = Creation::Refused {
+            depends: "3 things use it".into(),
+            rotate: "Remove them first.".into(),
+        };
+        let err = open_or_create::<32>(&path, "test key", refused).unwrap_err();
+        assert!(matches!(err, SecretError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("3 things use it"), "{err}");
+        assert!(!path.exists(), "no key is made");
+        // A folder made private, an existing one tightened.
+        let state = dir.join("state/inner");
+        private_dir(&state).unwrap();
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&state).unwrap();
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

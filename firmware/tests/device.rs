@@ -236,9 +236,18 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
     );
     for (e, heat, json) in &sink.0 {
         assert!(json.get("embedding").is_none() && json.get("feature").is_none());
-        if e.face.is_some() {
+        let known = matches!(e.result, Outcome::Match | Outcome::Uncertain);
+        if e.face.is_some() && known {
             let png = image::load_from_memory(heat.as_ref().unwrap()).unwrap();
             assert_eq!(png.width(), facegate::publish::heatmap::SIDE);
+        } else {
+            // A stranger's face (drawn under the heat map) stays on the device by default.
+            assert!(
+                heat.is_none(),
+                "{:?} {:?} has a heat map",
+                e.lifecycle,
+                e.result
+            );
         }
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -343,7 +352,7 @@ fn tell(
         action: "feedback".into(),
         request: serde_json::json!({ "event": event, field: person }),
     };
-    facegate::command::run(&command, m, cfg, g, p, &mut |_| {})
+    facegate::command::run(&command, m, cfg, g, p, &mut |_: &serde_json::Value| {})
 }
 
 #[test]
@@ -555,4 +564,98 @@ fn asking_for_tensorrt_in_a_build_without_it_says_how_to_get_it() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("--features tensorrt"), "{err}");
+}
+
+#[test]
+fn bad_frames_are_skipped_and_counted_never_fatal() {
+    let dir = scratch("bad-frames");
+    let demo = repo().join("config/demo");
+    let frames = dir.join("frames");
+    std::fs::copy(
+        demo.join("originals/obama2.jpg"),
+        frames.join("00-good.jpg"),
+    )
+    .unwrap();
+    // Too small for the detector (a side under 40 px).
+    image::RgbImage::new(30, 20)
+        .save(frames.join("01-tiny.png"))
+        .unwrap();
+    // Over the pixel limit: refused from its header, before its pixels are allocated.
+    image::GrayImage::new(5000, 5000)
+        .save(frames.join("02-huge.png"))
+        .unwrap();
+    std::fs::write(frames.join("03-garbage.jpg"), b"not an image at all").unwrap();
+    std::fs::copy(
+        demo.join("originals/obama2.jpg"),
+        frames.join("04-vanishes.jpg"),
+    )
+    .unwrap();
+    std::fs::copy(
+        demo.join("originals/obama2.jpg"),
+        frames.join("05-good.jpg"),
+    )
+    .unwrap();
+    let (cfg, m, matcher) = obama_enrolled_from(&dir, "originals/obama2.jpg");
+    let source = open(&cfg.source).unwrap();
+    // Deleted after the folder was listed, before it is read.
+    std::fs::remove_file(frames.join("04-vanishes.jpg")).unwrap();
+    let mut p = Pipeline::new(&m, &cfg, matcher);
+    let mut sink = Collect::default();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stats = pipeline::run(
+        &mut p,
+        source.frames,
+        source.live,
+        &mut sink,
+        &mut |_| Ok(()),
+        &stop,
+    )
+    .unwrap();
+    assert_eq!(stats.bad_frames, 4, "{stats:?}");
+    assert_eq!(stats.frames, 2, "both good frames processed: {stats:?}");
+    assert!(
+        sink.0.iter().any(|(e, _, _)| e.result == Outcome::Match),
+        "the good frames still decide"
+    );
+    let err = facegate::source::files::read_image(&frames.join("02-huge.png")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("over the limit of 16777216 pixels"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_stale_enrollment_folder_is_removed_and_a_loose_threshold_refused_at_start() {
+    let dir = scratch("start");
+    let people = "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\n\
+                  photos = [\"DEMO/originals/obama2.jpg\"]\n";
+    let cfg = write_config(&dir, people, 2);
+    // What a device killed in the middle of an MQTT enrollment leaves behind.
+    let stale = cfg.storage_dir.join(".enroll-eve-4242");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("photo-1"), b"raw face photo").unwrap();
+    let device = facegate::device::Device::from_config(cfg.clone()).unwrap();
+    assert!(
+        !stale.exists(),
+        "the interrupted enrollment's photos are gone"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&cfg.storage_dir)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the state folder is private");
+    drop(device);
+    // A per-person threshold below the card's operating point would let more strangers in.
+    let loose = format!("{people}threshold = 0.2\n");
+    let cfg = write_config(&dir, &loose, 2);
+    let err = facegate::device::Device::from_config(cfg).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("people[0].threshold = 0.2 is looser"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -73,8 +73,11 @@ fn templates_are_sealed_at_rest_and_open_with_the_key() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].feature, t.feature);
     assert!(g.templates("another-model").unwrap().is_empty());
-    // Another key cannot open them.
+    // Another key cannot open them (no key is made for a gallery with templates: this one is
+    // put there by hand).
     let other = dir.join("other.key");
+    std::fs::write(&other, [9u8; 32]).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
     let g = Gallery::open(&db, &other).unwrap();
     assert!(matches!(
         g.templates("m1"),
@@ -144,6 +147,30 @@ fn a_key_others_can_read_or_of_the_wrong_size_is_refused() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let err = Gallery::open(&dir.join("g.sqlite"), &key).unwrap_err();
     assert!(err.to_string().contains("exactly 32 bytes"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_removed_key_is_never_made_again_while_templates_are_sealed_with_it() {
+    let dir = scratch("key-removed");
+    let (db, key) = (dir.join("g.sqlite"), dir.join("g.key"));
+    let mut g = Gallery::open(&db, &key).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&db), 0o600, "the database is private");
+    g.replace_person(&person("ann"), "m1", &[template("a.jpg", 1.0)], &[])
+        .unwrap();
+    drop(g);
+    std::fs::remove_file(&key).unwrap();
+    let err = Gallery::open(&db, &key).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("1 template(s) sealed"), "{text}");
+    assert!(text.contains("delete"), "says how to start over: {text}");
+    assert!(!key.exists(), "no new key was made");
+    // An empty gallery may get its first key.
+    let fresh = dir.join("fresh.sqlite");
+    Gallery::open(&fresh, &dir.join("fresh.key")).unwrap();
+    std::fs::remove_file(dir.join("fresh.key")).unwrap();
+    Gallery::open(&fresh, &dir.join("fresh.key")).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
 

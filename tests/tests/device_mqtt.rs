@@ -168,7 +168,16 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(stranger["access"]["reason"], "unknown");
     // Heat maps: real PNGs of the explanation.
     let heat = on(&got, &format!("{base}/image/heatmap"));
-    assert!(!heat.is_empty());
+    let known = events
+        .iter()
+        .filter(|e| e["result"] == "match" || e["result"] == "uncertain")
+        .count();
+    // The recognised face's only: a stranger's face never leaves the device by default.
+    assert!(
+        !heat.is_empty() && heat.len() <= known,
+        "{} heat maps",
+        heat.len()
+    );
     let png = image::load_from_memory(&heat[0].payload).unwrap();
     assert_eq!(png.width(), 192);
 
@@ -348,6 +357,11 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     let dir = device_dir(&broker, &id, &["originals/obama2.jpg"]);
     let key = b"facegate-e2e-command-key-0123456789";
     std::fs::write(dir.join("command.key"), key).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(dir.join("command.key"), private).unwrap();
+    }
     let mut cfg_text = std::fs::read_to_string(dir.join("facegate.toml")).unwrap();
     cfg_text.push_str("\n[commands]\nenabled = true\nkey_file = \"command.key\"\n");
     std::fs::write(dir.join("facegate.toml"), cfg_text).unwrap();

@@ -73,6 +73,7 @@ pub fn run(
     cfg: &Config,
     gallery: &mut Gallery,
     request: &Request,
+    alive: &mut dyn FnMut(),
 ) -> Result<PersonEnrollment, String> {
     if let Some(problem) = crate::config::id_problem(&request.person) {
         return Err(format!("person: {problem}"));
@@ -86,10 +87,19 @@ pub fn run(
             request.photos.len()
         ));
     }
-    if let Some(t) = request.threshold
-        && !(-1.0..=1.0).contains(&t)
-    {
-        return Err(format!("threshold: expected a cosine in -1..=1, got {t}"));
+    let operating = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
+        .map_or(1.0, |t| t.full);
+    if let Some(t) = request.threshold {
+        if !(-1.0..=1.0).contains(&t) {
+            return Err(format!("threshold: expected a cosine in -1..=1, got {t}"));
+        }
+        if t < operating {
+            return Err(format!(
+                "threshold: {t} is looser than the model's operating threshold {operating:.4} \
+                 (false accept rate {}); a person's threshold may only be stricter",
+                cfg.matching.target_far
+            ));
+        }
     }
     let schedule = crate::schedule::Schedule::parse_all(&request.schedule)
         .map_err(|(i, message)| format!("schedule[{i}]: {message}"))?;
@@ -143,8 +153,7 @@ pub fn run(
         threshold: request.threshold,
         schedule,
     };
-    let duplicate = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
-        .map_or(1.0, |t| t.full);
+    let duplicate = operating;
     // The scratch paths mean nothing to anyone: photos are named by their place in the request.
     let label = |path: &Path| {
         let name = path
@@ -166,8 +175,32 @@ pub fn run(
         Origin::Command { label: &label },
         duplicate,
         &crate::device::now(),
+        alive,
     )
     .map_err(|e| e.to_string())?;
     drop(scratch);
-    enrolled.pop().ok_or_else(|| "nothing enrolled".to_owned())
+    let enrolled = enrolled
+        .pop()
+        .ok_or_else(|| "nothing enrolled".to_owned())?;
+    if enrolled.templates == 0 {
+        let verdicts: Vec<String> = enrolled
+            .photos
+            .iter()
+            .map(|p| {
+                format!("{}: {} {}", p.photo, p.verdict, p.detail)
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect();
+        let kept = if enrolled.kept_previous {
+            "the previous enrollment is kept"
+        } else {
+            "nothing was stored"
+        };
+        return Err(format!(
+            "no photo was accepted ({}); {kept}",
+            verdicts.join("; ")
+        ));
+    }
+    Ok(enrolled)
 }

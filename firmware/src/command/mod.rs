@@ -18,7 +18,7 @@ pub mod feedback;
 pub mod verify;
 
 use crate::config::Config;
-use crate::enroll::{PersonEnrollment, sync_config};
+use crate::enroll::{PersonEnrollment, sync_config_alive};
 use crate::gallery::Gallery;
 use crate::model::Models;
 use crate::pipeline::{self, Pipeline};
@@ -104,15 +104,31 @@ pub fn progress_messages(
     out
 }
 
+/// Who hears about a command while it runs: each enrollment photo's verdict, and that the
+/// device is still alive between photos (the service watchdog).
+pub trait Progress {
+    /// One enrollment verdict (a message for `.../enroll/progress`).
+    fn verdict(&mut self, message: &Value);
+    /// Called between photos of a long enrollment.
+    fn alive(&mut self) {}
+}
+
+impl<F: FnMut(&Value)> Progress for F {
+    fn verdict(&mut self, message: &Value) {
+        self(message);
+    }
+}
+
 /// Runs one command against the device; returns the response payload. Enrollments also
-/// report each photo's verdict through `progress` as they finish.
+/// report each photo's verdict through `progress` as they finish, and tell it they are alive
+/// after each photo.
 pub fn run(
     command: &Command,
     models: &Models,
     cfg: &Config,
     gallery: &mut Gallery,
     pipeline: &mut Pipeline,
-    progress: &mut dyn FnMut(&Value),
+    progress: &mut dyn Progress,
 ) -> Value {
     let mut fields = command.request.clone();
     if let Some(obj) = fields.as_object_mut() {
@@ -132,15 +148,19 @@ pub fn run(
             Ok(false) => Err(format!("no person {person:?} in the gallery")),
             Err(e) => Err(e.to_string()),
         },
-        Action::Reload => sync_config(models, cfg, gallery, &crate::device::now())
+        Action::Reload => {
+            sync_config_alive(models, cfg, gallery, &crate::device::now(), &mut || {
+                progress.alive()
+            })
             .map(|enrolled| {
                 let tx = Some(command.transaction.as_str());
                 progress_messages(&enrolled, "config", tx)
                     .iter()
-                    .for_each(&mut *progress);
+                    .for_each(|m| progress.verdict(m));
                 json!({ "enrolled": enrolled })
             })
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())
+        }
         Action::Enroll {
             person,
             name,
@@ -155,11 +175,11 @@ pub fn run(
                 threshold,
                 schedule,
             };
-            enroll::run(models, cfg, gallery, &request).map(|enrolled| {
+            enroll::run(models, cfg, gallery, &request, &mut || progress.alive()).map(|enrolled| {
                 let tx = Some(command.transaction.as_str());
                 progress_messages(std::slice::from_ref(&enrolled), "command", tx)
                     .iter()
-                    .for_each(&mut *progress);
+                    .for_each(|m| progress.verdict(m));
                 json!({ "enrolled": enrolled })
             })
         }

@@ -28,6 +28,17 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Other users can read it.
+    #[error(
+        "command key {path}: open to every user (mode {mode:o}); expected 0600, or 0640 with \
+         the device's group (chmod 600 {path})"
+    )]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Too short to be a secret.
     #[error("command key {path}: {len} bytes; expected at least 16")]
     Short {
@@ -41,10 +52,19 @@ pub enum KeyError {
 impl CommandKey {
     /// Reads the key from `path` (its bytes as they are; a trailing newline is ignored).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let mut bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+        use std::os::unix::fs::PermissionsExt;
+        let read = |source| KeyError::Read {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let mode = std::fs::metadata(path).map_err(read)?.permissions().mode() & 0o777;
+        if mode & 0o007 != 0 {
+            return Err(KeyError::Permissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        let mut bytes = std::fs::read(path).map_err(read)?;
         while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
             bytes.pop();
         }
@@ -104,6 +124,8 @@ pub type Verified = Command;
 pub struct Gate {
     key: CommandKey,
     max_age_seconds: f64,
+    /// Requests issued before this (unix seconds) are refused.
+    not_before: f64,
     seen: VecDeque<(String, f64)>,
 }
 
@@ -119,8 +141,16 @@ impl Gate {
         Self {
             key,
             max_age_seconds,
+            not_before: f64::NEG_INFINITY,
             seen: VecDeque::new(),
         }
+    }
+
+    /// Refuses requests issued before `unix_seconds`: the device's start, since the list of
+    /// transactions seen lives in memory and a restart forgets it.
+    pub fn not_before(mut self, unix_seconds: f64) -> Self {
+        self.not_before = unix_seconds;
+        self
     }
 
     /// Checks a request that arrived on `topic` (`.../request/<action>`) at unix time `now`.
@@ -165,6 +195,12 @@ impl Gate {
                     now - issued,
                     self.max_age_seconds
                 ),
+            ));
+        }
+        if issued < self.not_before {
+            return Err(refuse(
+                Some(transaction),
+                "issued before the device started: sign the request again with a new issued_at",
             ));
         }
         self.seen
@@ -239,5 +275,34 @@ mod tests {
             .unwrap_err();
         assert!(r.reason.contains("stale"), "{}", r.reason);
         assert!(gate.check(topic, b"garbage", 1000.0).is_err());
+    }
+
+    #[test]
+    fn a_restart_forgets_no_replay_requests_from_before_it_are_refused() {
+        let key = CommandKey::from_bytes(b"0123456789abcdef-door");
+        let topic = "facegate/door/request/list";
+        let req = r#"{"transaction":"t1","issued_at":1000}"#;
+        let mut before = Gate::new(key.clone(), 60.0).not_before(990.0);
+        assert!(
+            before
+                .check(topic, &envelope(&key, topic, req), 1001.0)
+                .is_ok()
+        );
+        // The device restarts at 1005: the same request, still within its 60 s, is refused.
+        let mut after = Gate::new(key.clone(), 60.0).not_before(1005.0);
+        let r = after
+            .check(topic, &envelope(&key, topic, req), 1006.0)
+            .unwrap_err();
+        assert!(
+            r.reason.contains("before the device started"),
+            "{}",
+            r.reason
+        );
+        let fresh = r#"{"transaction":"t1","issued_at":1006}"#;
+        assert!(
+            after
+                .check(topic, &envelope(&key, topic, fresh), 1006.0)
+                .is_ok()
+        );
     }
 }

@@ -519,9 +519,18 @@ fn check_commands(r: &mut Report, raw: &RawConfig, base: &Path) -> Option<super:
         Some(a) => *a.get_ref(),
         None => 60.0,
     };
+    let refusals_per_second = match &c.refusals_per_second {
+        Some(a) if !(0.0..=1000.0).contains(a.get_ref()) => {
+            r.at(a, "commands.refusals_per_second", "expected 0..=1000");
+            5.0
+        }
+        Some(a) => *a.get_ref(),
+        None => 5.0,
+    };
     Some(super::Commands {
         key_file,
         max_age_seconds,
+        refusals_per_second,
     })
 }
 

@@ -124,6 +124,8 @@ pub struct Commands {
     pub key_file: PathBuf,
     /// Requests issued longer ago (or further ahead) than this are refused.
     pub max_age_seconds: f64,
+    /// Refused requests answered per second at most; beyond, they are counted, not answered.
+    pub refusals_per_second: f64,
 }
 
 /// Home Assistant integration (`[home_assistant]`).

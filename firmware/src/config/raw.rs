@@ -37,6 +37,7 @@ pub(super) struct RawCommands {
     pub enabled: Spanned<bool>,
     pub key_file: Option<Spanned<String>>,
     pub max_age_seconds: Option<Spanned<f64>>,
+    pub refusals_per_second: Option<Spanned<f64>>,
 }
 
 /// The kinds of door output.

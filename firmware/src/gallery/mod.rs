@@ -38,6 +38,16 @@ pub enum GalleryError {
     },
 }
 
+impl GalleryError {
+    /// Whether the disk was full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Db { source, .. } => crate::sqlite::is_disk_full(source),
+            _ => false,
+        }
+    }
+}
+
 /// The schema this build reads and writes (2: people have a schedule).
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -167,19 +177,43 @@ pub struct Gallery {
 }
 
 impl Gallery {
-    /// Opens (or creates) the gallery database at `db` with the key file at `key`.
+    /// Opens (or creates) the gallery database at `db` (private to the device's user) with the
+    /// key file at `key`. A missing key is made only while no template is sealed: otherwise
+    /// the templates could never be opened again, and the error says so.
     pub fn open(db: &Path, key: &Path) -> Result<Self, GalleryError> {
-        let seal = Seal::open_or_create(key)?;
         let err = |source| GalleryError::Db {
             path: db.to_owned(),
             source,
         };
-        let conn = Connection::open(db).map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-             PRAGMA secure_delete = ON;",
-        )
-        .map_err(err)?;
+        let conn = crate::sqlite::open(db).map_err(err)?;
+        let has_templates: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'templates')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let sealed: i64 = if has_templates {
+            conn.query_row("SELECT count(*) FROM templates", [], |r| r.get(0))
+                .map_err(err)?
+        } else {
+            0
+        };
+        let creation = if sealed == 0 {
+            crate::secret::Creation::Allowed
+        } else {
+            crate::secret::Creation::Refused {
+                depends: format!("{} holds {sealed} template(s) sealed with it", db.display()),
+                rotate: format!(
+                    "Restore the key from a backup; or, to start over on purpose, delete {} too \
+                     and enroll everyone again (facegate enroll CONFIG).",
+                    db.display()
+                ),
+            }
+        };
+        let seal = Seal::open_or_create(key, creation)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
+            .map_err(err)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(err)?;
@@ -195,10 +229,14 @@ impl Gallery {
         } else {
             ""
         };
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .map_err(err)?;
+        // Written only when the schema changes: an open writes nothing, so a device whose disk
+        // is full still starts with the people it has.
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(err)?;
+        }
         Ok(Self {
             conn,
             seal,

@@ -58,9 +58,13 @@ fn aad(person: &str, model: &str, photo: &str) -> Vec<u8> {
 }
 
 impl Seal {
-    /// Opens the key at `path`, creating it (mode 0600, 32 random bytes) on first run.
-    pub fn open_or_create(path: &Path) -> Result<Self, SealError> {
-        let key: [u8; KEY_LEN] = crate::secret::open_or_create(path, "gallery key")?;
+    /// Opens the key at `path`, creating it (mode 0600, 32 random bytes) when `creation`
+    /// allows (no template is sealed with an earlier key).
+    pub fn open_or_create(
+        path: &Path,
+        creation: crate::secret::Creation,
+    ) -> Result<Self, SealError> {
+        let key: [u8; KEY_LEN] = crate::secret::open_or_create(path, "gallery key", creation)?;
         Ok(Self {
             cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
         })

@@ -308,9 +308,11 @@ impl Matcher {
                 Some(_) => masked_score.unwrap_or(full_score),
                 None => full_score,
             };
+            // A per-person threshold may only be stricter than the card's operating point
+            // (config and commands refuse a looser one; this holds for galleries from before).
             let person_threshold = self.index.people[person]
                 .threshold
-                .unwrap_or(self.thresholds.full);
+                .map_or(self.thresholds.full, |t| t.max(self.thresholds.full));
             let (threshold, basis) = match masked_threshold {
                 // A stricter per-person threshold also tightens the masked one.
                 Some(t) => (

@@ -64,6 +64,35 @@ pub enum PipelineError {
     },
 }
 
+impl PipelineError {
+    /// Whether this error is about one frame only (a size the detector cannot take): the frame
+    /// is skipped and counted, the door goes on.
+    pub fn is_bad_frame(&self) -> bool {
+        matches!(
+            self,
+            Self::Analyse(AnalyseError::Detect(
+                facegate_detect::DetectError::ImageSize { .. }
+            ))
+        )
+    }
+}
+
+/// Processes `frame`, skipping (and counting) it when it is bad rather than stopping the run.
+fn process_or_skip(
+    pipeline: &mut Pipeline,
+    frame: &Frame,
+    sink: &mut dyn Sink,
+) -> Result<(), PipelineError> {
+    match pipeline.process(frame, sink) {
+        Err(e) if e.is_bad_frame() => {
+            tracing::warn!("skipping frame {} ({}): {e}", frame.seq, frame.origin);
+            pipeline.stats.bad_frames += 1;
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// The matcher for the gallery's people and the model in use.
 pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Matcher, PipelineError> {
     let model_id = &models.card.model_id;
@@ -131,7 +160,8 @@ fn schedules(matcher: &Matcher) -> Vec<(String, Schedule)> {
 pub struct RunStats {
     /// Frames analysed.
     pub frames: u64,
-    /// Frames skipped because they could not be decoded.
+    /// Frames skipped: unreadable, undecodable, over the pixel limit, or of a size the
+    /// detector cannot take.
     pub bad_frames: u64,
     /// Frames dropped because a newer one arrived first.
     pub dropped: u64,
@@ -300,7 +330,6 @@ impl<'a> Pipeline<'a> {
             masked: c.masked_score,
             second: m.second_score,
         });
-        let heat = face.and_then(|f| f.heatmap(self.models, &self.matcher));
         let latency = match (face, seen) {
             (Some(f), Some((frame, a))) => Latency {
                 detect: a.detect_ms,
@@ -378,13 +407,18 @@ impl<'a> Pipeline<'a> {
         }
         self.next_seq = seq + 1;
         self.stats.events += 1;
-        sink.publish(&event, heat.as_deref())?;
+        // Face pixels (the crop, and the heat map drawn over the face) leave the device only
+        // as far as the privacy setting allows: by default never a stranger's.
         let known = matches!(event.result, Outcome::Match | Outcome::Uncertain);
         let crops = match self.cfg.privacy.face_crops {
             FaceCrops::None => false,
             FaceCrops::Known => known,
             FaceCrops::All => true,
         };
+        let heat = face
+            .filter(|_| crops)
+            .and_then(|f| f.heatmap(self.models, &self.matcher));
+        sink.publish(&event, heat.as_deref())?;
         if let (true, Some(f), Some((frame, _))) = (crops, face, seen)
             && let Some(jpeg) = face_crop(&frame.image, &f.face.bbox)
         {
@@ -443,7 +477,7 @@ pub fn run(
             match source.next_frame() {
                 Ok(Some(frame)) => {
                     between(pipeline)?;
-                    pipeline.process(&frame, sink)?;
+                    process_or_skip(pipeline, &frame, sink)?;
                 }
                 Ok(None) => break,
                 Err(e) if e.is_recoverable() => {
@@ -495,7 +529,9 @@ pub fn run(
         };
         match item {
             Ok(frame) => {
-                if let Err(e) = between(pipeline).and_then(|()| pipeline.process(&frame, sink)) {
+                if let Err(e) =
+                    between(pipeline).and_then(|()| process_or_skip(pipeline, &frame, sink))
+                {
                     result = Err(e);
                     break;
                 }

@@ -95,10 +95,28 @@ impl AccessSigner {
     /// Opens the key (a 32-byte Ed25519 seed) at `path`, creating it (mode 0600) on first run,
     /// and writes the public key as hex beside it (`<path>.pub`, atomically) for technicians to
     /// hand to door controllers.
+    ///
+    /// Once `<path>.pub` exists, door controllers may have pinned it: a missing key is then an
+    /// error, never silently a new key they would refuse.
     pub fn open_or_create(path: &Path) -> Result<Self, KeyError> {
-        let seed: [u8; 32] = crate::secret::open_or_create(path, "access signing key")?;
-        let signer = Self::from_seed(&seed);
         let public = path.with_extension("pub");
+        let creation = if public.exists() {
+            crate::secret::Creation::Refused {
+                depends: format!(
+                    "its public key {} may be pinned by door controllers",
+                    public.display()
+                ),
+                rotate: format!(
+                    "Restore the key from a backup; or, to rotate on purpose, delete {} too, \
+                     start the device, and pin the new public key in every door controller.",
+                    public.display()
+                ),
+            }
+        } else {
+            crate::secret::Creation::Allowed
+        };
+        let seed: [u8; 32] = crate::secret::open_or_create(path, "access signing key", creation)?;
+        let signer = Self::from_seed(&seed);
         let text = format!("{}\n", signer.public_key_hex());
         if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
             facegate_contract::fsutil::write_atomic(&public, text.as_bytes()).map_err(
@@ -347,6 +365,11 @@ mod tests {
         let public = std::fs::read_to_string(dir.join("access.pub")).unwrap();
         assert_eq!(public.trim(), a.public_key_hex());
         assert_eq!(a.key_id().len(), 16);
+        // The key removed while its public half is out there: refused, not made again.
+        std::fs::remove_file(&path).unwrap();
+        let err = AccessSigner::open_or_create(&path).unwrap_err();
+        assert!(err.to_string().contains("pinned"), "{err}");
+        assert!(!path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,6 +12,8 @@ pub mod heatmap;
 pub mod mqtt;
 pub mod outbox;
 pub mod presence;
+pub mod queues;
+pub mod ratelimit;
 pub mod state;
 pub mod tls;
 pub mod topics;

@@ -13,12 +13,22 @@
 //! retained: a face picture should not linger on the broker).
 //!
 //! Access decisions (see [`super::access`]) are signed and sent ahead of queued events, but
-//! never written to the on-disk queue: one still unsent when it expires is dropped.
+//! never written to the on-disk queue: one still unsent when it expires is dropped. What else
+//! waits, and in which order, is [`super::queues`]: door decisions first, then availability and
+//! state, then events taking turns with everything else, every queue bounded.
+//!
+//! Incoming messages are untrusted: a payload over its topic's limit is dropped unread (the
+//! client reads packets up to [`MAX_INCOMING`], far above any limit, so an oversized message
+//! never costs the connection), retained messages on the request and Home Assistant status
+//! topics are ignored (a stale or planted request must not run at every reconnect), refusals
+//! are answered only up to a rate and counted beyond it, and their log lines are throttled.
 
 use super::access::{AccessDecision, AccessSigner, Verdict, unix_now};
 use super::event::{Event, Outcome};
 use super::outbox::{Counter, Outbox, OutboxError};
 use super::presence::Presence;
+use super::queues::{Class, Dropped, Next, Outgoing, Queues};
+use super::ratelimit::{LogThrottle, TokenBucket};
 use super::topics::Topics;
 use super::{PublishError, Sink};
 use crate::command::{Command, Gate};
@@ -45,6 +55,9 @@ pub struct MqttSettings {
     pub discovery: Option<(String, String)>,
     /// TLS, when the broker is reached over it.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Refused requests answered per second at most (twice as many in a burst); the rest are
+    /// counted and not answered.
+    pub refusals_per_second: f64,
 }
 
 /// Signing of the door decisions on `.../access`.
@@ -58,37 +71,40 @@ pub struct AccessSettings {
     pub valid: Duration,
 }
 
-/// A message that is not queued on disk.
-#[derive(Debug, Clone)]
-struct Transient {
-    topic: String,
-    payload: Vec<u8>,
-    qos: QoS,
-    retain: bool,
-    /// Access decisions only: not sent after this.
-    expires: Option<Instant>,
-}
-
-impl Transient {
-    fn new(topic: String, payload: Vec<u8>, qos: QoS, retain: bool) -> Self {
-        Self {
-            topic,
-            payload,
-            qos,
-            retain,
-            expires: None,
-        }
-    }
-}
-
 /// Most accepted commands waiting for the main loop; beyond, requests are refused as busy.
 const COMMAND_LIMIT: usize = 32;
-/// Most enrollment verdicts held while disconnected.
-pub const PROGRESS_LIMIT: usize = 64;
-/// Most transient messages held while disconnected (newest kept).
-const TRANSIENT_LIMIT: usize = 8;
 /// How long the sender waits for one acknowledgement before sending again.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest packet the client reads. Far above every payload limit below, so that an oversized
+/// message is read and dropped instead of failing the connection (which a retained one would
+/// do again at every reconnect); the broker's own limit should be lower (README, deployment).
+pub const MAX_INCOMING: usize = 64 * 1024 * 1024;
+/// Largest packet the device sends (heat maps and crops are tens of kilobytes).
+const MAX_OUTGOING: usize = 4 * 1024 * 1024;
+/// Largest `enroll` request read (photos base64-encoded in the JSON): 16 MiB in all.
+pub const MAX_ENROLL_REQUEST: usize = 16 * 1024 * 1024;
+/// Largest request of any other action read.
+pub const MAX_REQUEST: usize = 64 * 1024;
+/// How often `online` is re-asserted at most when the retained availability is seen `offline`
+/// while connected (a last will that lost a race with the reconnect).
+const HEAL_INTERVAL: Duration = Duration::from_secs(1);
+/// At most one log line per this about refused or dropped requests.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// What became of requests from the broker, since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    /// Passed the gate and queued for the main loop.
+    pub accepted: u64,
+    /// Refused (bad, unsigned, stale, replayed, busy), answered or not.
+    pub refused: u64,
+    /// Refused without an answer: beyond the refusal rate.
+    pub unanswered: u64,
+    /// Over their topic's size limit: dropped unread.
+    pub oversized: u64,
+    /// Retained on the broker: ignored.
+    pub retained: u64,
+}
 
 #[derive(Debug, Default)]
 struct LinkState {
@@ -97,7 +113,10 @@ struct LinkState {
     acks: u64,
     stop: bool,
     stop_network: bool,
-    transient: VecDeque<Transient>,
+    queues: Queues,
+    /// The sender has a message out and waits for its acknowledgement.
+    sending: bool,
+    requests: RequestCounts,
     state_payload: Vec<u8>,
     commands: VecDeque<Command>,
     listening: bool,
@@ -150,6 +169,10 @@ pub struct MqttLink {
     access: Option<AccessSettings>,
     presence: Presence,
     frigate: Option<FrigateMirror>,
+    /// Events since start that will never reach the broker (see the state's `events_dropped`).
+    events_dropped: u64,
+    /// Log lines about events that could not be queued.
+    queue_log: LogThrottle,
 }
 
 /// Recognitions mirrored as Frigate `tracked_object_update` messages, for automations written
@@ -204,7 +227,7 @@ impl MqttLink {
         let mut opts = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
         opts.set_keep_alive(settings.keep_alive);
         opts.set_clean_session(true);
-        opts.set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+        opts.set_max_packet_size(MAX_INCOMING, MAX_OUTGOING);
         opts.set_last_will(LastWill::new(
             topics.availability(),
             "offline",
@@ -242,6 +265,11 @@ impl MqttLink {
                         .into_bytes(),
                 )
             });
+            let refusals = TokenBucket::new(
+                settings.refusals_per_second,
+                2.0 * settings.refusals_per_second,
+                Instant::now(),
+            );
             std::thread::spawn(move || {
                 let mut net = Network {
                     shared: &shared,
@@ -250,6 +278,10 @@ impl MqttLink {
                     client,
                     gate,
                     discovery,
+                    refusals,
+                    refusal_log: LogThrottle::new(LOG_EVERY),
+                    ignored_log: LogThrottle::new(LOG_EVERY),
+                    healed: None,
                 };
                 net.run(connection);
             })
@@ -270,7 +302,38 @@ impl MqttLink {
             access: None,
             presence: Presence::default(),
             frigate: None,
+            events_dropped: 0,
+            queue_log: LogThrottle::new(LOG_EVERY),
         }
+    }
+
+    /// Counts events that will never reach the broker, in the retained state too.
+    fn count_dropped(&mut self, n: u64) {
+        self.events_dropped += n;
+        let mut s = self.shared.lock();
+        let Ok(mut state) = serde_json::from_slice::<serde_json::Value>(&s.state_payload) else {
+            return;
+        };
+        state["events_dropped"] = self.events_dropped.into();
+        self.queue_state(&mut s, state.to_string().into_bytes());
+    }
+
+    /// Makes `payload` the retained state, sent ahead of events now and on every reconnect.
+    fn queue_state(&self, s: &mut LinkState, payload: Vec<u8>) {
+        s.state_payload.clone_from(&payload);
+        s.queues.push(Outgoing::new(
+            Class::Control,
+            self.topics.state(),
+            payload,
+            QoS::AtLeastOnce,
+            true,
+        ));
+        self.shared.changed.notify_all();
+    }
+
+    /// Events since start that will never reach the broker.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
     }
 
     /// Mirrors recognitions as Frigate `tracked_object_update` messages (QoS 0, not retained).
@@ -284,7 +347,7 @@ impl MqttLink {
     }
 
     /// The signed wire form of `event`'s door decision.
-    fn access_message(&self, settings: &AccessSettings, event: &Event) -> Option<Transient> {
+    fn access_message(&self, settings: &AccessSettings, event: &Event) -> Option<Outgoing> {
         let access = event.access.as_ref()?;
         let (decision, reason) = match access {
             crate::decide::Access::Grant { .. } => (Verdict::Grant, None),
@@ -320,9 +383,15 @@ impl MqttLink {
             .sign(&decision)
             .and_then(|m| serde_json::to_vec(&m));
         match signed {
-            Ok(payload) => Some(Transient {
+            Ok(payload) => Some(Outgoing {
                 expires: Some(Instant::now() + settings.valid),
-                ..Transient::new(self.topics.access(), payload, QoS::AtLeastOnce, false)
+                ..Outgoing::new(
+                    Class::Access,
+                    self.topics.access(),
+                    payload,
+                    QoS::AtLeastOnce,
+                    false,
+                )
             }),
             Err(e) => {
                 tracing::error!("access decision not sent: {e}");
@@ -338,14 +407,8 @@ impl MqttLink {
 
     /// Sets the retained device state, published now and on every (re)connect.
     pub fn set_state(&self, state: &serde_json::Value) {
-        let payload = state.to_string().into_bytes();
         let mut s = self.shared.lock();
-        s.state_payload.clone_from(&payload);
-        push_transient(
-            &mut s,
-            Transient::new(self.topics.state(), payload, QoS::AtLeastOnce, true),
-        );
-        self.shared.changed.notify_all();
+        self.queue_state(&mut s, state.to_string().into_bytes());
     }
 
     /// The inbox of accepted commands, for the main loop.
@@ -366,6 +429,16 @@ impl MqttLink {
         self.shared.lock().connected
     }
 
+    /// What became of requests from the broker so far.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.shared.lock().requests
+    }
+
+    /// Messages other than events that gave way so far.
+    pub fn dropped(&self) -> Dropped {
+        self.shared.lock().queues.dropped()
+    }
+
     /// Events still waiting for the broker.
     pub fn queued(&self) -> Result<usize, OutboxError> {
         lock_outbox(&self.outbox).len()
@@ -377,14 +450,20 @@ impl MqttLink {
         let deadline = Instant::now() + drain;
         loop {
             let left = lock_outbox(&self.outbox).len()?;
-            let (connected, ever, failed) = {
+            let (connected, ever, failed, essential) = {
                 let s = self.shared.lock();
-                (s.connected, s.ever_connected, s.last_error.is_some())
+                (
+                    s.connected,
+                    s.ever_connected,
+                    s.last_error.is_some(),
+                    s.queues.has_essential() || s.sending,
+                )
             };
             // A broker never reached in this run is not waited for (the events stay queued);
-            // one that went away may come back within the drain time.
+            // one that went away may come back within the drain time. Door decisions, state
+            // and responses still waiting are waited for like events.
             let hopeless = !connected && !ever && failed;
-            if left == 0 || Instant::now() >= deadline || hopeless {
+            if (left == 0 && !essential) || Instant::now() >= deadline || hopeless {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -443,17 +522,21 @@ impl CommandInbox {
         self.shared.lock().commands.drain(..).collect()
     }
 
-    /// Publishes one enrollment verdict on `.../enroll/progress` (QoS 1, not retained; at most
-    /// [`PROGRESS_LIMIT`] wait while the broker is away, the oldest dropped).
+    /// Publishes one enrollment verdict on `.../enroll/progress` (QoS 1, not retained; while
+    /// the broker is away at most [`super::queues::REPLY_LIMIT`] responses and verdicts wait).
     pub fn progress(&self, body: &serde_json::Value) {
+        self.reply(self.topics.enroll_progress(), body);
+    }
+
+    /// Publishes the response to `command`.
+    pub fn respond(&self, command: &Command, body: &serde_json::Value) {
+        self.reply(self.topics.response(&command.action), body);
+    }
+
+    fn reply(&self, topic: String, body: &serde_json::Value) {
         let mut s = self.shared.lock();
-        let topic = self.topics.enroll_progress();
-        if s.transient.iter().filter(|t| t.topic == topic).count() >= PROGRESS_LIMIT
-            && let Some(at) = s.transient.iter().position(|t| t.topic == topic)
-        {
-            s.transient.remove(at);
-        }
-        s.transient.push_back(Transient::new(
+        s.queues.push(Outgoing::new(
+            Class::Reply,
             topic,
             body.to_string().into_bytes(),
             QoS::AtLeastOnce,
@@ -461,44 +544,6 @@ impl CommandInbox {
         ));
         self.shared.changed.notify_all();
     }
-
-    /// Publishes the response to `command`.
-    pub fn respond(&self, command: &Command, body: &serde_json::Value) {
-        let mut s = self.shared.lock();
-        s.transient.push_back(Transient::new(
-            self.topics.response(&command.action),
-            body.to_string().into_bytes(),
-            QoS::AtLeastOnce,
-            false,
-        ));
-        self.shared.changed.notify_all();
-    }
-}
-
-/// Most access decisions waiting to be sent (oldest dropped; they expire in seconds anyway).
-const ACCESS_LIMIT: usize = 16;
-
-/// Queues an access decision ahead of everything but earlier decisions.
-fn push_access(s: &mut LinkState, t: Transient) {
-    let waiting = s
-        .transient
-        .iter()
-        .take_while(|t| t.expires.is_some())
-        .count();
-    if waiting >= ACCESS_LIMIT {
-        s.transient.pop_front();
-    }
-    let at = waiting.min(ACCESS_LIMIT - 1);
-    s.transient.insert(at, t);
-}
-
-fn push_transient(s: &mut LinkState, t: Transient) {
-    // A newer message on the same topic replaces an unsent older one.
-    s.transient.retain(|old| old.topic != t.topic);
-    if s.transient.len() >= TRANSIENT_LIMIT {
-        s.transient.pop_front();
-    }
-    s.transient.push_back(t);
 }
 
 struct Network<'a> {
@@ -509,30 +554,65 @@ struct Network<'a> {
     gate: Option<Gate>,
     /// Discovery topic, Home Assistant's status topic, and the payload.
     discovery: Option<(String, String, Vec<u8>)>,
+    /// Refusals answered at most at this rate.
+    refusals: TokenBucket,
+    refusal_log: LogThrottle,
+    ignored_log: LogThrottle,
+    /// When `online` was last re-asserted.
+    healed: Option<Instant>,
+}
+
+/// The payload limit of a request topic's action.
+fn request_limit(action: &str) -> usize {
+    if action == "enroll" {
+        MAX_ENROLL_REQUEST
+    } else {
+        MAX_REQUEST
+    }
 }
 
 impl Network<'_> {
     /// Queues the retained discovery message (on connect, and when Home Assistant restarts).
     fn announce(&self, s: &mut LinkState) {
         if let Some((topic, _, payload)) = &self.discovery {
-            push_transient(
-                s,
-                Transient::new(topic.clone(), payload.clone(), QoS::AtLeastOnce, true),
-            );
+            s.queues.push(Outgoing::new(
+                Class::Latest,
+                topic.clone(),
+                payload.clone(),
+                QoS::AtLeastOnce,
+                true,
+            ));
         }
     }
 
-    /// A request arrived: refused ones are answered now, accepted ones wait for the main loop.
+    /// A message that is not read: counted, and logged at most once per [`LOG_EVERY`].
+    fn ignore(&mut self, topic: &str, why: &str) {
+        if let Some(n) = self.ignored_log.hit(Instant::now()) {
+            tracing::warn!("ignored {n} message(s) from the broker; the latest on {topic}: {why}");
+        }
+    }
+
+    /// A request arrived: refused ones are answered now (up to the refusal rate), accepted
+    /// ones wait for the main loop.
     fn request(&mut self, topic: &str, payload: &[u8]) {
         let action = topic.rsplit('/').next().unwrap_or_default().to_owned();
-        let now = unix_now();
-        let refusal = match &mut self.gate {
-            Some(gate) => gate.check(topic, payload, now),
-            None => return,
+        let Some(gate) = &mut self.gate else {
+            return;
         };
+        let limit = request_limit(&action);
+        if payload.len() > limit {
+            self.shared.lock().requests.oversized += 1;
+            self.ignore(
+                topic,
+                &format!("{} bytes, over the limit of {limit}", payload.len()),
+            );
+            return;
+        }
+        let checked = gate.check(topic, payload, unix_now());
         let mut s = self.shared.lock();
-        let refusal = match refusal {
+        let refusal = match checked {
             Ok(command) if s.commands.len() < COMMAND_LIMIT => {
+                s.requests.accepted += 1;
                 s.commands.push_back(command);
                 self.shared.changed.notify_all();
                 return;
@@ -543,22 +623,91 @@ impl Network<'_> {
             },
             Err(r) => r,
         };
-        tracing::warn!("refused a request on {topic}: {}", refusal.reason);
-        let body = serde_json::json!({
-            "transaction": refusal.transaction,
-            "ok": false,
-            "error": refusal.reason,
-        });
-        // Every refusal is answered (no replacing by topic), within a bound.
-        if s.transient.len() < TRANSIENT_LIMIT * 4 {
-            s.transient.push_back(Transient::new(
+        s.requests.refused += 1;
+        let now = Instant::now();
+        // Answered up to the rate, and only while the answer does not push another out.
+        if s.queues.bulk_has_room() && self.refusals.take(now) {
+            let body = serde_json::json!({
+                "transaction": refusal.transaction,
+                "ok": false,
+                "error": refusal.reason,
+            });
+            s.queues.push(Outgoing::new(
+                Class::Bulk,
                 self.topics.response(&action),
                 body.to_string().into_bytes(),
                 QoS::AtLeastOnce,
                 false,
             ));
+            self.shared.changed.notify_all();
+        } else {
+            s.requests.unanswered += 1;
         }
+        let counts = s.requests;
+        drop(s);
+        if let Some(n) = self.refusal_log.hit(now) {
+            tracing::warn!(
+                "refused {n} request(s); the latest on {topic}: {} (since start: {} refused, \
+                 {} unanswered beyond the refusal rate)",
+                refusal.reason,
+                counts.refused,
+                counts.unanswered
+            );
+        }
+    }
+
+    /// Our own retained availability came back as `offline` while we are connected (a last
+    /// will published after our reconnect, or someone else's message): say `online` again,
+    /// at most once per [`HEAL_INTERVAL`].
+    fn heal(&mut self) {
+        let now = Instant::now();
+        if self
+            .healed
+            .is_some_and(|at| now.duration_since(at) < HEAL_INTERVAL)
+        {
+            return;
+        }
+        let mut s = self.shared.lock();
+        if !s.connected || s.stop || s.stop_network {
+            return;
+        }
+        self.healed = Some(now);
+        s.queues.push(Outgoing::new(
+            Class::Control,
+            self.topics.availability(),
+            b"online".to_vec(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        tracing::info!("availability read `offline` while connected: `online` published again");
         self.shared.changed.notify_all();
+    }
+
+    fn incoming(&mut self, p: &rumqttc::Publish) {
+        let topics = self.topics;
+        if p.topic == topics.availability() {
+            if &p.payload[..] == b"offline" {
+                self.heal();
+            }
+            return;
+        }
+        let status = self
+            .discovery
+            .as_ref()
+            .map(|(_, status, _)| status.as_str());
+        let is_request = p.topic.starts_with(&topics.requests_prefix());
+        if (is_request || status == Some(p.topic.as_str())) && p.retain {
+            self.shared.lock().requests.retained += 1;
+            self.ignore(&p.topic, "retained (only live messages are read here)");
+            return;
+        }
+        if is_request {
+            self.request(&p.topic, &p.payload);
+        } else if status == Some(p.topic.as_str()) && &p.payload[..] == b"online" {
+            let mut s = self.shared.lock();
+            self.announce(&mut s);
+            self.shared.changed.notify_all();
+        }
     }
 
     fn run(&mut self, mut connection: Connection) {
@@ -577,23 +726,23 @@ impl Network<'_> {
                     s.last_error = None;
                     backoff = Duration::from_secs(1);
                     // Announce ourselves first, before any queued event.
-                    s.transient.retain(|t| t.topic != topics.availability());
-                    if !s.state_payload.is_empty() {
-                        let state = s.state_payload.clone();
-                        s.transient.retain(|t| t.topic != topics.state());
-                        s.transient.push_front(Transient::new(
-                            topics.state(),
-                            state,
-                            QoS::AtLeastOnce,
-                            true,
-                        ));
-                    }
-                    s.transient.push_front(Transient::new(
+                    let online = Outgoing::new(
+                        Class::Control,
                         topics.availability(),
                         b"online".to_vec(),
                         QoS::AtLeastOnce,
                         true,
-                    ));
+                    );
+                    let state = (!s.state_payload.is_empty()).then(|| {
+                        Outgoing::new(
+                            Class::Control,
+                            topics.state(),
+                            s.state_payload.clone(),
+                            QoS::AtLeastOnce,
+                            true,
+                        )
+                    });
+                    s.queues.connected(online, state);
                     self.announce(&mut s);
                     // Requests first: the first SUBACK then means "listening".
                     if self.gate.is_some() {
@@ -604,21 +753,13 @@ impl Network<'_> {
                     if let Some((_, status, _)) = &self.discovery {
                         let _ = self.client.try_subscribe(status, QoS::AtLeastOnce);
                     }
+                    let _ = self
+                        .client
+                        .try_subscribe(topics.availability(), QoS::AtMostOnce);
                     tracing::info!("MQTT connected to {where_}");
                     shared.changed.notify_all();
                 }
-                Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
-                    let ha_restarted = self.discovery.as_ref().is_some_and(|(_, status, _)| {
-                        p.topic == *status && &p.payload[..] == b"online"
-                    });
-                    if p.topic.starts_with(&topics.requests_prefix()) {
-                        self.request(&p.topic, &p.payload);
-                    } else if ha_restarted {
-                        let mut s = shared.lock();
-                        self.announce(&mut s);
-                        shared.changed.notify_all();
-                    }
-                }
+                Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => self.incoming(&p),
                 Ok(rumqttc::Event::Incoming(Packet::SubAck(_))) => {
                     shared.lock().listening = true;
                     shared.changed.notify_all();
@@ -666,86 +807,104 @@ impl Network<'_> {
     }
 }
 
+/// Publishes `payload` and waits for its acknowledgement (QoS 1) or for the session to end;
+/// `None` when the client is gone, else whether the broker has it.
+fn send_one(
+    client: &Client,
+    shared: &Shared,
+    session: u64,
+    topic: &str,
+    qos: QoS,
+    retain: bool,
+    payload: Vec<u8>,
+) -> Option<bool> {
+    let acks = shared.lock().acks;
+    client.publish(topic, qos, retain, payload).ok()?;
+    if qos == QoS::AtMostOnce {
+        return Some(true);
+    }
+    let s = shared.wait_until(Some(Instant::now() + ACK_TIMEOUT), |s| {
+        s.acks > acks || s.session != session || s.stop
+    });
+    tracing::debug!(
+        "sent {topic} (acks {acks} -> {}, session {session} -> {})",
+        s.acks,
+        s.session
+    );
+    Some(s.acks > acks)
+}
+
 fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
     loop {
-        let (session, transient) = {
-            let mut s = shared.wait_until(None, |s| s.stop || s.connected);
-            if s.stop {
-                return;
-            }
-            (s.session, s.transient.pop_front())
-        };
-        if let Some(t) = transient {
-            if t.expires.is_some_and(|e| Instant::now() >= e) {
-                tracing::warn!("an access decision expired before the broker took it: dropped");
-                continue;
-            }
-            let acks = shared.lock().acks;
-            if client
-                .publish(&t.topic, t.qos, t.retain, t.payload.clone())
-                .is_err()
-            {
-                return;
-            }
-            if t.qos != QoS::AtMostOnce {
-                let s = shared.wait_until(Some(Instant::now() + ACK_TIMEOUT), |s| {
-                    s.acks > acks || s.session != session || s.stop
-                });
-                tracing::debug!(
-                    "sent {} (acks {} -> {}, session {} -> {})",
-                    t.topic,
-                    acks,
-                    s.acks,
-                    session,
-                    s.session
-                );
-                if s.acks == acks && !s.stop {
-                    // Not acknowledged: try again after the reconnect.
-                    drop(s);
-                    let mut s = shared.lock();
-                    if t.expires.is_some() {
-                        s.transient.push_front(t);
-                    } else {
-                        push_transient(&mut s, t);
-                    }
-                }
-            }
-            continue;
-        }
-        let next = match lock_outbox(outbox).peek() {
+        let event = match lock_outbox(outbox).peek() {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!("{e}");
                 None
             }
         };
-        let Some(m) = next else {
-            // Nothing to send: wait for news.
-            let s = shared.lock();
-            if s.transient.is_empty() && !s.stop {
-                drop(
-                    shared
-                        .changed
-                        .wait_timeout(s, Duration::from_millis(200))
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
+        let (session, next) = {
+            let mut s = shared.wait_until(None, |s| s.stop || s.connected);
+            if s.stop {
+                return;
             }
-            continue;
+            let next = s.queues.next(event.is_some(), Instant::now());
+            s.sending = !matches!(next, Next::Idle);
+            (s.session, next)
         };
-        let acks = shared.lock().acks;
-        if client
-            .publish(&m.topic, QoS::AtLeastOnce, false, m.payload)
-            .is_err()
-        {
-            return;
-        }
-        let s = shared.wait_until(Some(Instant::now() + ACK_TIMEOUT), |s| {
-            s.acks > acks || s.session != session || s.stop
-        });
-        let acked = s.acks > acks;
-        drop(s);
-        if acked && let Err(e) = lock_outbox(outbox).remove(m.id) {
-            tracing::error!("{e}");
+        match next {
+            Next::Send(m) => {
+                let Some(acked) = send_one(
+                    client,
+                    shared,
+                    session,
+                    &m.topic,
+                    m.qos,
+                    m.retain,
+                    m.payload.clone(),
+                ) else {
+                    return;
+                };
+                let mut s = shared.lock();
+                if !acked && !s.stop {
+                    // Not acknowledged: at the head of its queue again after the reconnect.
+                    s.queues.retry(m);
+                }
+                s.sending = false;
+            }
+            Next::Event => {
+                let Some(m) = event else {
+                    shared.lock().sending = false;
+                    continue;
+                };
+                let Some(acked) = send_one(
+                    client,
+                    shared,
+                    session,
+                    &m.topic,
+                    QoS::AtLeastOnce,
+                    false,
+                    m.payload,
+                ) else {
+                    return;
+                };
+                if acked && let Err(e) = lock_outbox(outbox).remove(m.id) {
+                    tracing::error!("{e}");
+                }
+                shared.lock().sending = false;
+            }
+            Next::Idle => {
+                // Nothing to send: wait for news.
+                let s = shared.lock();
+                if s.queues.is_empty() && !s.stop {
+                    drop(
+                        shared
+                            .changed
+                            .wait_timeout(s, Duration::from_millis(200))
+                            .unwrap_or_else(PoisonError::into_inner),
+                    );
+                }
+            }
         }
     }
 }
@@ -753,10 +912,13 @@ fn sender_loop(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
 impl Sink for MqttLink {
     fn face_crop(&mut self, _event: &Event, jpeg: &[u8]) {
         let mut s = self.shared.lock();
-        push_transient(
-            &mut s,
-            Transient::new(self.topics.face(), jpeg.to_vec(), QoS::AtMostOnce, false),
-        );
+        s.queues.push(Outgoing::new(
+            Class::Latest,
+            self.topics.face(),
+            jpeg.to_vec(),
+            QoS::AtMostOnce,
+            false,
+        ));
         self.shared.changed.notify_all();
     }
 
@@ -768,10 +930,13 @@ impl Sink for MqttLink {
             return;
         };
         let mut s = self.shared.lock();
-        push_transient(
-            &mut s,
-            Transient::new(self.topics.presence(), payload, QoS::AtLeastOnce, true),
-        );
+        s.queues.push(Outgoing::new(
+            Class::Latest,
+            self.topics.presence(),
+            payload,
+            QoS::AtLeastOnce,
+            true,
+        ));
         self.shared.changed.notify_all();
     }
 
@@ -790,17 +955,31 @@ impl Sink for MqttLink {
             what: "event JSON".into(),
             source: e.into(),
         })?;
-        lock_outbox(&self.outbox)
-            .push(&self.topics.events(), &json)
-            .map_err(|e| PublishError::Queue(e.to_string()))?;
+        // The door decision first: it waits for nothing, not even the event's write to disk.
         let access = self
             .access
             .as_ref()
             .and_then(|settings| self.access_message(settings, event));
-        let mut s = self.shared.lock();
         if let Some(t) = access {
-            push_access(&mut s, t);
+            self.shared.lock().queues.push(t);
+            self.shared.changed.notify_all();
         }
+        // A queue that cannot take the event (a full disk that dropping old events did not
+        // relieve) loses this event, counted; the door goes on deciding.
+        let queued = lock_outbox(&self.outbox).push(&self.topics.events(), &json);
+        match queued {
+            Ok(0) => {}
+            Ok(dropped) => self.count_dropped(dropped as u64),
+            Err(e) => {
+                if let Some(n) = self.queue_log.hit(Instant::now()) {
+                    tracing::error!(
+                        "{e}: {n} event(s) not queued for the broker; deciding goes on"
+                    );
+                }
+                self.count_dropped(1);
+            }
+        }
+        let mut s = self.shared.lock();
         self.presence.observe(event);
         if let (Outcome::Match, Some(person)) = (event.result, &event.person)
             && event.lifecycle != crate::decide::Lifecycle::End
@@ -811,21 +990,19 @@ impl Sink for MqttLink {
                 "time": event.time,
                 "event_id": event.id,
             });
-            push_transient(
-                &mut s,
-                Transient::new(
-                    self.topics.last_person(),
-                    last.to_string().into_bytes(),
-                    QoS::AtLeastOnce,
-                    true,
-                ),
-            );
+            s.queues.push(Outgoing::new(
+                Class::Latest,
+                self.topics.last_person(),
+                last.to_string().into_bytes(),
+                QoS::AtLeastOnce,
+                true,
+            ));
         }
         if let Some(f) = &self.frigate
             && let Some(m) = f.message(event)
-            && s.transient.len() < TRANSIENT_LIMIT * 4
         {
-            s.transient.push_back(Transient::new(
+            s.queues.push(Outgoing::new(
+                Class::Bulk,
                 f.topic.clone(),
                 m.to_string().into_bytes(),
                 QoS::AtMostOnce,
@@ -833,10 +1010,13 @@ impl Sink for MqttLink {
             ));
         }
         if let Some(png) = heatmap {
-            push_transient(
-                &mut s,
-                Transient::new(self.topics.heatmap(), png.to_vec(), QoS::AtMostOnce, false),
-            );
+            s.queues.push(Outgoing::new(
+                Class::Latest,
+                self.topics.heatmap(),
+                png.to_vec(),
+                QoS::AtMostOnce,
+                false,
+            ));
         }
         self.shared.changed.notify_all();
         Ok(())

@@ -6,6 +6,11 @@
 //! messages the oldest are dropped, counted and logged (a door left offline for weeks must not
 //! fill its disk). It also keeps the sequence counters of events and access decisions, so their
 //! numbers keep increasing across restarts.
+//!
+//! A full disk must not stop the door: sequence numbers are reserved on disk a block at a time
+//! ([`SEQ_BLOCK`]) and handed out from memory (a crash skips the rest of a block, never reuses a
+//! number; a clean close writes back the exact count), and a message that does not fit makes
+//! room by dropping the oldest queued ones, which are counted.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -19,6 +24,9 @@ pub struct OutboxError {
     /// SQLite's error.
     pub source: rusqlite::Error,
 }
+
+/// Sequence numbers reserved on disk at once.
+pub const SEQ_BLOCK: u64 = 1000;
 
 /// The persistent sequence counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +44,25 @@ impl Counter {
             Self::Access => "access_seq",
         }
     }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Event => 0,
+            Self::Access => 1,
+        }
+    }
+
+    const ALL: [Self; 2] = [Self::Event, Self::Access];
 }
+
+/// Numbers of one counter handed out from memory: `next..end`; `end - 1` is on disk.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reserved {
+    next: u64,
+    end: u64,
+}
+
+use crate::sqlite::is_disk_full;
 
 /// One queued message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +81,8 @@ pub struct Outbox {
     conn: Connection,
     path: PathBuf,
     limit: usize,
+    /// Per counter, once loaded.
+    reserved: [Option<Reserved>; 2],
 }
 
 impl Outbox {
@@ -64,10 +92,9 @@ impl Outbox {
             path: path.to_owned(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let conn = crate::sqlite::open(path).map_err(err)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS queue (
+            "CREATE TABLE IF NOT EXISTS queue (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  topic TEXT NOT NULL,
                  payload BLOB NOT NULL
@@ -79,6 +106,7 @@ impl Outbox {
             conn,
             path: path.to_owned(),
             limit: limit.max(1),
+            reserved: [None; 2],
         })
     }
 
@@ -94,36 +122,86 @@ impl Outbox {
         self.next_of(Counter::Event)
     }
 
-    /// Takes the next sequence number of `counter`; committed before it is returned, so a
-    /// crash right after can skip a number but never reuse one.
+    /// Takes the next sequence number of `counter`. Numbers come from a block reserved on disk
+    /// before any of them is handed out, so a crash can skip numbers but never reuse one. When
+    /// the disk is full the numbering goes on in memory (logged): a door decision without a
+    /// number would be worse than a number a crash on a full disk might repeat.
     pub fn next_of(&mut self, counter: Counter) -> Result<u64, OutboxError> {
-        let path = self.path.clone();
-        let err = |source| OutboxError {
-            path: path.clone(),
-            source,
+        let i = counter.index();
+        let mut r = match self.reserved[i] {
+            Some(r) => r,
+            None => {
+                let last = self.stored(counter)?;
+                Reserved {
+                    next: last + 1,
+                    end: last + 1,
+                }
+            }
         };
-        let name = counter.name();
-        let tx = self.conn.transaction().map_err(err)?;
-        let last: i64 = tx
-            .query_row(
-                "SELECT value FROM counters WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?
-            .unwrap_or(0);
-        tx.execute(
-            "INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)",
-            params![name, last + 1],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(last as u64 + 1)
+        if r.next >= r.end {
+            let end = r.next + SEQ_BLOCK;
+            if let Err(e) = self.store(counter, end - 1) {
+                if !is_disk_full(&e.source) {
+                    return Err(e);
+                }
+                tracing::error!(
+                    "{e}: {} numbers go on in memory until there is space again",
+                    counter.name()
+                );
+            }
+            r.end = end;
+        }
+        let n = r.next;
+        r.next += 1;
+        self.reserved[i] = Some(r);
+        Ok(n)
     }
 
-    /// Appends a message; returns how many old messages were dropped to stay within the limit.
+    fn stored(&self, counter: Counter) -> Result<u64, OutboxError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = ?1",
+                params![counter.name()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0).max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn store(&self, counter: Counter, value: u64) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)",
+                params![counter.name(), value as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Appends a message; returns how many old messages were dropped to stay within the limit
+    /// or, when the disk is full, to make room for it (a tenth of the queue at a time). Fails
+    /// only when even that does not make room.
     pub fn push(&mut self, topic: &str, payload: &[u8]) -> Result<usize, OutboxError> {
+        match self.push_once(topic, payload) {
+            Err(e) if is_disk_full(&e.source) => {
+                let waiting = self.len()?;
+                let room = (waiting / 10).max(1);
+                let made = self
+                    .conn
+                    .execute(
+                        "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?1)",
+                        params![room as i64],
+                    )
+                    .map_err(|e| self.err(e))?;
+                tracing::error!("{e}: dropped the {made} oldest queued message(s) to make room");
+                Ok(made + self.push_once(topic, payload)?)
+            }
+            other => other,
+        }
+    }
+
+    fn push_once(&mut self, topic: &str, payload: &[u8]) -> Result<usize, OutboxError> {
         let path = self.path.clone();
         let err = |source| OutboxError {
             path: path.clone(),
@@ -191,6 +269,17 @@ impl Outbox {
     }
 }
 
+impl Drop for Outbox {
+    /// Writes back the exact counts, so a clean stop skips no number.
+    fn drop(&mut self) {
+        for counter in Counter::ALL {
+            if let Some(r) = self.reserved[counter.index()] {
+                let _ = self.store(counter, r.next.saturating_sub(1));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -212,7 +301,11 @@ mod tests {
             }
         }
         let mut q = Outbox::open(&path, 3).unwrap();
-        assert_eq!(q.next_seq().unwrap(), 3, "the counter survives a restart");
+        assert_eq!(
+            q.next_seq().unwrap(),
+            3,
+            "the counter survives a clean restart"
+        );
         assert_eq!(
             q.next_of(Counter::Access).unwrap(),
             1,
@@ -225,6 +318,11 @@ mod tests {
         }
         assert_eq!(got, ["m1", "m2", "m3"], "oldest dropped, order kept");
         assert!(q.is_empty().unwrap());
+        // A crash (no clean close): the rest of the reserved block is skipped, no number reused.
+        std::mem::forget(q);
+        let mut q = Outbox::open(&path, 3).unwrap();
+        assert_eq!(q.next_seq().unwrap(), 3 + SEQ_BLOCK);
+        drop(q);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -28,4 +28,8 @@ pub struct DeviceState {
     /// Door controllers pin it once (from here or the `.pub` file) and verify every decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
+    /// Events since start that will never reach the broker: dropped oldest-first from a full
+    /// queue (`queue_limit`) or a full disk. Updated as it changes.
+    #[serde(default)]
+    pub events_dropped: u64,
 }

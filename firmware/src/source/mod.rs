@@ -67,6 +67,15 @@ pub enum SourceError {
         /// The limit on width x height.
         limit: u64,
     },
+    /// One image file could not be read (deleted while a folder is played, unreadable); the
+    /// source goes on with the next.
+    #[error("{path}: cannot read the image file: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A folder holds no image.
     #[error("{path}: no image files (.jpg, .jpeg, .png, .bmp)")]
     Empty {
@@ -78,7 +87,10 @@ pub enum SourceError {
 impl SourceError {
     /// Whether the source can go on after this error (a bad file among good ones).
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, Self::Decode { .. } | Self::TooLarge { .. })
+        matches!(
+            self,
+            Self::Decode { .. } | Self::TooLarge { .. } | Self::Unreadable { .. }
+        )
     }
 }
 

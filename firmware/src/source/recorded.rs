@@ -238,6 +238,18 @@ impl Y4mFile {
             path: path.to_owned(),
             message,
         };
+        // The y4m crate multiplies the header's width and height unchecked (a huge header
+        // overflows it): the size is checked here first, from the header line itself.
+        if let Some((width, height)) = header_size(path)
+            && u64::from(width) * u64::from(height) > super::files::MAX_PIXELS
+        {
+            return Err(SourceError::TooLarge {
+                path: path.to_owned(),
+                width,
+                height,
+                limit: super::files::MAX_PIXELS,
+            });
+        }
         let limits = y4m::Limits {
             bytes: (super::files::MAX_PIXELS * 3) as usize,
         };
@@ -272,6 +284,26 @@ impl Y4mFile {
             done: false,
         })
     }
+}
+
+/// The `W` and `H` of a YUV4MPEG2 header line (`None` when they cannot be read: the y4m
+/// decoder then refuses the file itself).
+fn header_size(path: &Path) -> Option<(u32, u32)> {
+    use std::io::Read;
+    let mut line = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(1024)
+        .read_to_end(&mut line)
+        .ok()?;
+    let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
+    let text = std::str::from_utf8(&line[..end]).ok()?;
+    let field = |tag: char| {
+        text.split(' ')
+            .find_map(|t| t.strip_prefix(tag))
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    Some((field('W')?, field('H')?))
 }
 
 impl FrameSource for Y4mFile {
