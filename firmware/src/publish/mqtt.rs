@@ -456,7 +456,7 @@ impl MqttLink {
                     s.connected,
                     s.ever_connected,
                     s.last_error.is_some(),
-                    s.queues.has_essential() || s.sending,
+                    s.queues.has_essential(Instant::now()) || s.sending,
                 )
             };
             // A broker never reached in this run is not waited for (the events stay queued);
@@ -476,12 +476,14 @@ impl MqttLink {
         if let Some(h) = self.sender.take() {
             let _ = h.join();
         }
-        let connected = self.shared.lock().connected;
-        {
+        // Read under the same lock that stops the network: a connection made after this is
+        // dropped by the network thread itself, one made before is closed below.
+        let connected = {
             let mut s = self.shared.lock();
             s.stop_network = true;
             self.shared.changed.notify_all();
-        }
+            s.connected
+        };
         if connected {
             let acks = self.shared.lock().acks;
             let _ = self.client.publish(
@@ -719,6 +721,12 @@ impl Network<'_> {
             match event {
                 Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
                     let mut s = shared.lock();
+                    if s.stop_network {
+                        // Connected only after the link was closed (while it was reconnecting):
+                        // nobody will use or close this connection, so it is dropped; the
+                        // broker's last will says `offline`.
+                        return;
+                    }
                     s.connected = true;
                     s.ever_connected = true;
                     s.listening = false;

@@ -196,10 +196,15 @@ impl Queues {
             .map_or(Next::Idle, Next::Send)
     }
 
-    /// Whether a message waits that a clean stop should deliver: a door decision, availability
-    /// or state, a response or verdict (best-effort messages are not waited for).
-    pub fn has_essential(&self) -> bool {
-        !(self.access.is_empty() && self.control.is_empty() && self.reply.is_empty())
+    /// Whether a message waits that a clean stop should deliver: a door decision not yet
+    /// expired at `now`, availability or state, a response or verdict (best-effort messages are
+    /// not waited for).
+    pub fn has_essential(&self, now: Instant) -> bool {
+        self.access
+            .iter()
+            .any(|m| m.expires.is_none_or(|e| now < e))
+            || !self.control.is_empty()
+            || !self.reply.is_empty()
     }
 
     /// Whether nothing but events waits.
@@ -277,6 +282,7 @@ mod tests {
         };
         assert_eq!(m.payload, [2]);
         assert_eq!(q.dropped().access, 1);
+        assert!(q.has_essential(Instant::now()), "decision 3 waits");
         q.retry(m);
         assert_eq!(sent(&mut q, false), Some(("access".into(), 2)));
         assert_eq!(sent(&mut q, false), Some(("access".into(), 3)));
