@@ -166,6 +166,19 @@ proptest! {
     }
 }
 
+/// What cargo-fuzz found after the first fix: a second, huge `W` after a small one (the y4m
+/// crate keeps the last), in a header line that is not UTF-8.
+#[test]
+fn a_y4m_header_with_a_second_huge_width_is_refused() {
+    let path = file(
+        "y4m-fuzz",
+        b"YUV4MPEG2 W2 UV4MPEG2 W47777777777777777 H1111111  1W214\xff\xffYU\x00Rg\ng",
+    );
+    let err = Y4mFile::open(&path).err().unwrap();
+    assert!(err.to_string().contains("over the limit"), "{err}");
+    std::fs::remove_file(path).unwrap();
+}
+
 /// A PNG claiming `w` x `h` (8-bit RGB) with no pixel data: the signature, IHDR, an empty IDAT
 /// and IEND, each chunk with its CRC.
 fn png_header(w: u32, h: u32) -> Vec<u8> {

@@ -241,12 +241,14 @@ impl Y4mFile {
         // The y4m crate multiplies the header's width and height unchecked (a huge header
         // overflows it): the size is checked here first, from the header line itself.
         if let Some((width, height)) = header_size(path)
-            && u64::from(width) * u64::from(height) > super::files::MAX_PIXELS
+            && width
+                .checked_mul(height)
+                .is_none_or(|p| p > super::files::MAX_PIXELS)
         {
             return Err(SourceError::TooLarge {
                 path: path.to_owned(),
-                width,
-                height,
+                width: u32::try_from(width).unwrap_or(u32::MAX),
+                height: u32::try_from(height).unwrap_or(u32::MAX),
                 limit: super::files::MAX_PIXELS,
             });
         }
@@ -286,9 +288,9 @@ impl Y4mFile {
     }
 }
 
-/// The `W` and `H` of a YUV4MPEG2 header line (`None` when they cannot be read: the y4m
-/// decoder then refuses the file itself).
-fn header_size(path: &Path) -> Option<(u32, u32)> {
+/// The `W` and `H` of a YUV4MPEG2 header line as the y4m crate will read them (the last of
+/// each counts); `None` when they cannot be read, and the y4m decoder refuses the file itself.
+fn header_size(path: &Path) -> Option<(u64, u64)> {
     use std::io::Read;
     let mut line = Vec::new();
     File::open(path)
@@ -297,13 +299,16 @@ fn header_size(path: &Path) -> Option<(u32, u32)> {
         .read_to_end(&mut line)
         .ok()?;
     let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
-    let text = std::str::from_utf8(&line[..end]).ok()?;
-    let field = |tag: char| {
-        text.split(' ')
-            .find_map(|t| t.strip_prefix(tag))
-            .and_then(|v| v.parse::<u32>().ok())
+    // Bytes, not text: the crate reads each parameter on its own, whatever surrounds it.
+    let field = |tag: u8| {
+        line[..end]
+            .split(|b| *b == b' ')
+            .skip(1)
+            .filter_map(|t| t.strip_prefix(&[tag]))
+            .last()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
     };
-    Some((field('W')?, field('H')?))
+    Some((field(b'W')?, field(b'H')?))
 }
 
 impl FrameSource for Y4mFile {
