@@ -117,7 +117,8 @@ struct LinkState {
     /// The sender has a message out and waits for its acknowledgement.
     sending: bool,
     requests: RequestCounts,
-    state_payload: Vec<u8>,
+    /// The retained state, once set.
+    state: Option<serde_json::Value>,
     commands: VecDeque<Command>,
     listening: bool,
     ever_connected: bool,
@@ -311,23 +312,12 @@ impl MqttLink {
     fn count_dropped(&mut self, n: u64) {
         self.events_dropped += n;
         let mut s = self.shared.lock();
-        let Ok(mut state) = serde_json::from_slice::<serde_json::Value>(&s.state_payload) else {
+        let Some(state) = s.state.as_mut() else {
             return;
         };
         state["events_dropped"] = self.events_dropped.into();
-        self.queue_state(&mut s, state.to_string().into_bytes());
-    }
-
-    /// Makes `payload` the retained state, sent ahead of events now and on every reconnect.
-    fn queue_state(&self, s: &mut LinkState, payload: Vec<u8>) {
-        s.state_payload.clone_from(&payload);
-        s.queues.push(Outgoing::new(
-            Class::Control,
-            self.topics.state(),
-            payload,
-            QoS::AtLeastOnce,
-            true,
-        ));
+        let message = state_message(&self.topics, state);
+        s.queues.push(message);
         self.shared.changed.notify_all();
     }
 
@@ -408,7 +398,9 @@ impl MqttLink {
     /// Sets the retained device state, published now and on every (re)connect.
     pub fn set_state(&self, state: &serde_json::Value) {
         let mut s = self.shared.lock();
-        self.queue_state(&mut s, state.to_string().into_bytes());
+        s.state = Some(state.clone());
+        s.queues.push(state_message(&self.topics, state));
+        self.shared.changed.notify_all();
     }
 
     /// The inbox of accepted commands, for the main loop.
@@ -562,6 +554,17 @@ struct Network<'a> {
     ignored_log: LogThrottle,
     /// When `online` was last re-asserted.
     healed: Option<Instant>,
+}
+
+/// The retained state message for `state`.
+fn state_message(topics: &Topics, state: &serde_json::Value) -> Outgoing {
+    Outgoing::new(
+        Class::Control,
+        topics.state(),
+        state.to_string().into_bytes(),
+        QoS::AtLeastOnce,
+        true,
+    )
 }
 
 /// The payload limit of a request topic's action.
@@ -741,15 +744,7 @@ impl Network<'_> {
                         QoS::AtLeastOnce,
                         true,
                     );
-                    let state = (!s.state_payload.is_empty()).then(|| {
-                        Outgoing::new(
-                            Class::Control,
-                            topics.state(),
-                            s.state_payload.clone(),
-                            QoS::AtLeastOnce,
-                            true,
-                        )
-                    });
+                    let state = s.state.as_ref().map(|st| state_message(topics, st));
                     s.queues.connected(online, state);
                     self.announce(&mut s);
                     // Requests first: the first SUBACK then means "listening".
