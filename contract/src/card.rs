@@ -41,6 +41,38 @@ pub struct ModelCard {
     pub data: Vec<DatasetRef>,
     /// Measured results, each naming its dataset and protocol.
     pub metrics: Vec<Metric>,
+    /// Where the training data and any teacher came from, under which terms, and what a user
+    /// must know before relying on the model (absent in cards written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The origin and terms of what a model learned from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The training photos: what, where from, under which terms.
+    pub data: String,
+    /// The pretrained embedder distilled into the model, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherProvenance>,
+    /// What a user must know before relying on the model.
+    #[serde(default)]
+    pub caveats: Vec<String>,
+}
+
+/// A teacher model, as far as its origin is known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherProvenance {
+    /// Its name and where it is published.
+    pub name: String,
+    /// sha256 of the file distilled from.
+    pub sha256: String,
+    /// Licence of the code and weights.
+    pub licence: String,
+    /// What the teacher itself was trained on.
+    pub training_data: String,
 }
 
 /// The model file, relative to the card's folder, and its content hash.
@@ -601,6 +633,7 @@ pub(crate) mod tests {
                 name: "eer".into(),
                 value: 0.031,
             }],
+            provenance: None,
         }
     }
 

@@ -84,6 +84,18 @@ impl PeakStats {
         }
     }
 
+    /// The share of all per-face peaks (both signs, every filter) at a location for which
+    /// `place(x, y)` holds; `None` before any peak.
+    pub fn share_where(&self, place: impl Fn(f32, f32) -> bool) -> Option<f64> {
+        let all = self.positive.iter().chain(&self.negative).flatten();
+        let (mut n, mut hit) = (0usize, 0usize);
+        for p in all {
+            n += 1;
+            hit += usize::from(place(p.x, p.y));
+        }
+        (n > 0).then(|| hit as f64 / n as f64)
+    }
+
     /// Number of filters.
     pub fn filters(&self) -> usize {
         self.positive.len()
