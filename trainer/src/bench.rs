@@ -112,6 +112,7 @@ pub fn train(cfg: &BenchConfig, device: &Device, framework: &str) -> Result<Row,
         occluded: Some(occluder.apply(clean.clone(), offset)),
         clean,
         labels: Tensor::<1, Int>::from_ints(labels.as_slice(), &ad),
+        targets: None,
     };
     let weights = LossWeights::paper(netcfg.feature_dim());
     let mut stepper = Stepper::new(&adam_paper(), 1e-3, TrainingMode::Full, weights);

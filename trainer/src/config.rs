@@ -3,6 +3,8 @@
 //! Position: read once by `facegate-train train` before anything else. Defaults are the
 //! paper's (released code's) values; `validate` reports every out-of-range value by its field.
 
+use crate::data::AugmentConfig;
+use crate::loss::DistillKind;
 use crate::model::NetConfig;
 use crate::train::LossWeights;
 use facegate_contract::card::TrainingMode;
@@ -27,6 +29,30 @@ pub struct RunConfig {
     /// Loss weights.
     #[serde(default)]
     pub loss: LossSection,
+    /// Variation of each training photo (off by default: the paper used none).
+    #[serde(default)]
+    pub augment: AugmentConfig,
+    /// Distillation from a teacher embedder (absent: none, as in the paper).
+    #[serde(default)]
+    pub distill: Option<DistillSection>,
+}
+
+/// The teacher and how its knowledge enters the loss.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillSection {
+    /// The teacher's ONNX file (relative to the config file), taking 1x3x112x112 RGB.
+    pub teacher: PathBuf,
+    /// Projection into the teacher's space, or the batch's relations.
+    #[serde(default)]
+    pub kind: DistillKind,
+    /// Weight of the term in the total loss.
+    #[serde(default = "default_distill_weight")]
+    pub weight: f64,
+}
+
+fn default_distill_weight() -> f64 {
+    10.0
 }
 
 fn default_seed() -> u64 {
@@ -48,6 +74,18 @@ pub struct DataSection {
     /// Batches decoded ahead of the trainer.
     #[serde(default = "default_prefetch")]
     pub prefetch: usize,
+    /// A verification pairs file (`a,b,same[,fold]`, as `prepare --layout lfw` writes): every
+    /// person named in the folds of `test_folds` is left out of training, so those pairs test
+    /// people the network never saw.
+    #[serde(default)]
+    pub test_pairs: Option<PathBuf>,
+    /// The folds of `test_pairs` kept for testing (1-based; empty: every fold).
+    #[serde(default)]
+    pub test_folds: Vec<u32>,
+    /// Share of occluded-branch batches given painted sunglasses or a mask at the landmarks
+    /// instead of the paper's black window.
+    #[serde(default)]
+    pub painted_share: f32,
 }
 
 fn default_source_size() -> usize {
@@ -72,6 +110,8 @@ pub struct ModelSection {
     pub top_k: usize,
     /// Dropout probability before the classifier.
     pub dropout: f64,
+    /// Restrict the maps to the face region, this many input pixels around the landmark hull.
+    pub face_margin: Option<f32>,
 }
 
 impl Default for ModelSection {
@@ -82,6 +122,7 @@ impl Default for ModelSection {
             width_multiplier: p.width_multiplier,
             top_k: p.top_k,
             dropout: p.dropout,
+            face_margin: None,
         }
     }
 }
@@ -199,10 +240,12 @@ impl RunConfig {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        cfg.data.manifest = path
-            .parent()
-            .unwrap_or_else(|| Path::new(""))
-            .join(&cfg.data.manifest);
+        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        cfg.data.manifest = base.join(&cfg.data.manifest);
+        cfg.data.test_pairs = cfg.data.test_pairs.map(|p| base.join(p));
+        if let Some(d) = cfg.distill.as_mut() {
+            d.teacher = base.join(&d.teacher);
+        }
         cfg.validate().map_err(|problems| RunConfigError::Invalid {
             path: path.to_owned(),
             problems,
@@ -218,6 +261,8 @@ impl RunConfig {
             num_classes,
             top_k: self.model.top_k,
             dropout: self.model.dropout,
+            face_margin: self.model.face_margin,
+            distill_dim: None,
         }
     }
 
@@ -233,6 +278,8 @@ impl RunConfig {
             fad_keep: l
                 .fad_keep
                 .unwrap_or(LossWeights::paper(feature_dim).fad_keep),
+            distill: self.distill.as_ref().map_or(0.0, |d| d.weight),
+            distill_kind: self.distill.as_ref().map(|d| d.kind).unwrap_or_default(),
         }
     }
 
@@ -273,6 +320,28 @@ impl RunConfig {
         if t.batch_size == 0 {
             p.push("train.batch_size: must be at least 1".into());
         }
+        if !(0.0..=1.0).contains(&d.painted_share) {
+            p.push(format!(
+                "data.painted_share: {} must be between 0 and 1",
+                d.painted_share
+            ));
+        }
+        if let Some(margin) = m.face_margin
+            && !(0.0..=m.input_size as f32).contains(&margin)
+        {
+            p.push(format!(
+                "model.face_margin: {margin} must be between 0 and model.input_size"
+            ));
+        }
+        if let Some(dist) = &self.distill
+            && !(dist.weight >= 0.0 && dist.weight.is_finite())
+        {
+            p.push(format!(
+                "distill.weight: {} must be a finite number >= 0",
+                dist.weight
+            ));
+        }
+        p.extend(self.augment.problems());
         if !(t.lr > 0.0 && t.lr < 1.0) {
             p.push(format!("train.lr: {} must be in (0, 1)", t.lr));
         }

@@ -4,7 +4,8 @@
 //! of method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
 //! optimiser step, run loop, checkpoints), `curves` (training curves SVG), `measure` (peak map),
 //! `scores` (verification report from pair scores), `synth` (synthetic faces), `prepare`
-//! (real photos to aligned crops through the device's detector), `eval` (the evaluation
+//! (real photos to aligned crops through the device's detector), `teacher` (the pretrained
+//! embedder distilled into the student), `eval` (the evaluation
 //! report), `export` (ONNX file and model card, checked against tract-onnx).
 
 pub mod backend;
@@ -21,4 +22,5 @@ pub mod plot;
 pub mod prepare;
 pub mod scores;
 pub mod synth;
+pub mod teacher;
 pub mod train;

@@ -90,6 +90,13 @@ enum Command {
         /// Record in the card that the faces are generated, not photographed.
         #[arg(long)]
         synthetic: bool,
+        /// Use only the held-out manifest's people named by these folds of the pairs.csv
+        /// beside it (e.g. `1-3`: the LFW people training left out).
+        #[arg(long, value_parser = parse_folds)]
+        held_out_folds: Option<Folds>,
+        /// The card's provenance: a TOML file naming the data, the teacher and the caveats.
+        #[arg(long)]
+        provenance: Option<PathBuf>,
     },
     /// Generate synthetic faces: made-up people with stable faces under varied pose,
     /// expression, light, background and camera, aligned 110x110 crops with their true landmarks,
@@ -173,6 +180,13 @@ enum Command {
         /// Seed of window places painted on sets without a window set.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// LFW mode (DATA is a `prepare --layout lfw` folder): test on the people of these
+        /// View 2 folds only, e.g. `1-3` or `1,4` (those the training config left out).
+        #[arg(long, value_parser = parse_folds)]
+        folds: Option<Folds>,
+        /// A teacher ONNX (112x112 RGB embedder) measured on the same LFW pairs.
+        #[arg(long, requires = "folds")]
+        teacher: Option<PathBuf>,
     },
     /// The ablation table: evaluation report folders (from `eval`) side by side, one row per
     /// model; written to --out as markdown when given, printed always.
@@ -240,12 +254,16 @@ fn main() -> ExitCode {
             out,
             model_id,
             synthetic,
+            held_out_folds,
+            provenance,
         } => export(ExportRequest {
             run_dir: run,
             held_out,
             out,
             model_id,
             synthetic,
+            held_out_folds: held_out_folds.map(|f| f.0),
+            provenance,
         }),
         Command::Synth {
             out,
@@ -327,6 +345,8 @@ fn main() -> ExitCode {
             batch,
             update_card,
             seed,
+            folds,
+            teacher,
         } => {
             let request = facegate_train::eval::EvalRequest {
                 model,
@@ -336,6 +356,8 @@ fn main() -> ExitCode {
                 batch,
                 update_card,
                 seed,
+                folds: folds.map(|f| f.0),
+                teacher,
             };
             match facegate_train::eval::run(&request, std::io::stderr().is_terminal()) {
                 Ok((evaluation, report)) => {
@@ -347,6 +369,17 @@ fn main() -> ExitCode {
                             100.0 * s.rank.0,
                             100.0 * s.verification.at_far.get(1).map_or(0.0, |p| p.1.tar)
                         );
+                    }
+                    if let Some(lfw) = &evaluation.lfw {
+                        for r in &lfw.rows {
+                            println!(
+                                "LFW {:<8} {:<10} accuracy {:6.2}%  TAR@FAR=1e-3 {:.3}",
+                                r.model,
+                                r.variant,
+                                100.0 * r.accuracy.0,
+                                r.report.at_far.get(1).map_or(0.0, |p| p.1.tar)
+                            );
+                        }
                     }
                     println!("report: {}", report.display());
                     if request.update_card {
@@ -589,4 +622,29 @@ fn train(
             ExitCode::FAILURE
         }
     }
+}
+
+/// LFW View 2 fold numbers.
+#[derive(Debug, Clone)]
+struct Folds(Vec<u32>);
+
+/// `1-3`, `2` or `1,4,7` to fold numbers.
+fn parse_folds(text: &str) -> Result<Folds, String> {
+    let mut folds = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        let bad = || format!("{part:?}: expected a fold number or a range like 1-3");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                folds.extend(a..=b);
+            }
+            None => folds.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(Folds(folds))
 }

@@ -119,9 +119,9 @@ fn lfw_pairs_follow_the_photos_that_were_kept() {
     let text = std::fs::read_to_string(out.join("test/lfw/pairs.csv")).unwrap();
     assert_eq!(
         text,
-        "a,b,same\n\
-         Isaac_Newton/Isaac_Newton_0001.png,Isaac_Newton/Isaac_Newton_0002.png,1\n\
-         Isaac_Newton/Isaac_Newton_0001.png,Barack_Obama/Barack_Obama_0001.png,0\n"
+        "a,b,same,fold\n\
+         Isaac_Newton/Isaac_Newton_0001.png,Isaac_Newton/Isaac_Newton_0002.png,1,1\n\
+         Isaac_Newton/Isaac_Newton_0001.png,Barack_Obama/Barack_Obama_0001.png,0,1\n"
     );
     assert_eq!(
         Manifest::load(&out.join("test/lfw/manifest.csv"))

@@ -4,7 +4,9 @@
 //! crops and occluder place come from a generator seeded by the step. So a run resumed at step
 //! `s` sees exactly the batches it would have seen, with no loader state to save.
 
+use super::augment::{AugmentConfig, Draw};
 use super::manifest::Manifest;
+use super::paint::{Painted, five_points};
 use crate::train::Occluder;
 use facegate_contract::Normalisation;
 use rand::rngs::StdRng;
@@ -29,6 +31,29 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Whether to make the occluded copy of each batch (the `full` mode's second branch).
     pub occlude: bool,
+    /// Share of batches whose occluded copy carries painted sunglasses or a mask (half each)
+    /// at each face's landmarks instead of the paper's window; needs landmarks in the manifest.
+    pub painted_share: f32,
+    /// Variation of each photo.
+    pub augment: AugmentConfig,
+}
+
+/// The occluder of one batch's occluded copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOccluder {
+    /// The paper's black window, at one place in the stored crops' frame.
+    Window(Occluder),
+    /// Sunglasses or a mask at each face's own landmarks.
+    Painted(Painted),
+}
+
+/// Per-entry target vectors (the teacher's embeddings), in manifest order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetTable {
+    /// Length of each vector.
+    pub dim: usize,
+    /// One per manifest entry; entries without one are left out of batches.
+    pub rows: Vec<Option<Vec<f32>>>,
 }
 
 /// Why a loader could not be built.
@@ -52,8 +77,10 @@ pub struct BatchData {
     pub clean: Vec<f32>,
     /// The same faces with the batch's occluder painted black, when occlusion is on.
     pub occluded: Option<Vec<f32>>,
-    /// The occluder of this batch, in the stored crops' frame.
-    pub occluder: Option<Occluder>,
+    /// The occluder of this batch.
+    pub occluder: Option<BatchOccluder>,
+    /// The teacher's embedding of each image (`len x dim`), when the loader has targets.
+    pub targets: Option<Vec<f32>>,
     /// Identity label of each image.
     pub labels: Vec<i64>,
     /// Top-left corner of each image's crop in its stored crop.
@@ -66,6 +93,7 @@ pub struct BatchData {
 pub struct Loader {
     manifest: Arc<Manifest>,
     cfg: LoaderConfig,
+    targets: Option<Arc<TargetTable>>,
     order: Mutex<Option<(u64, Arc<Vec<usize>>)>>,
 }
 
@@ -95,7 +123,23 @@ impl Loader {
         Ok(Self {
             manifest,
             cfg,
+            targets: None,
             order: Mutex::new(None),
+        })
+    }
+
+    /// The same loader, with the teacher's embedding of each entry added to every batch.
+    pub fn with_targets(self, targets: Arc<TargetTable>) -> Result<Self, LoaderError> {
+        if targets.rows.len() != self.manifest.entries.len() {
+            return Err(LoaderError::Config(format!(
+                "{} target rows for {} manifest entries",
+                targets.rows.len(),
+                self.manifest.entries.len()
+            )));
+        }
+        Ok(Self {
+            targets: Some(targets),
+            ..self
         })
     }
 
@@ -116,11 +160,22 @@ impl Loader {
         order
     }
 
-    /// The paper's occluder scaled to the stored crops' frame.
-    fn occluder(&self, rng: &mut StdRng) -> Occluder {
+    /// The batch's occluder: the paper's window scaled to the stored crops' frame, or (for
+    /// `painted_share` of the batches) sunglasses or a mask.
+    fn occluder(&self, rng: &mut StdRng) -> BatchOccluder {
         let x = rng.random_range(Occluder::X_RANGE);
         let y = rng.random_range(Occluder::Y_RANGE);
-        Occluder::window(x, y).scaled_to(self.cfg.source_size)
+        let window = Occluder::window(x, y).scaled_to(self.cfg.source_size);
+        // No extra draws without painted occluders: older runs keep their exact batches.
+        if self.cfg.painted_share <= 0.0 || rng.random_range(0.0f32..1.0) >= self.cfg.painted_share
+        {
+            return BatchOccluder::Window(window);
+        }
+        if rng.random_bool(0.5) {
+            BatchOccluder::Painted(Painted::Sunglasses)
+        } else {
+            BatchOccluder::Painted(Painted::Mask)
+        }
     }
 
     /// Batch number `step`.
@@ -134,11 +189,14 @@ impl Loader {
         let mut rng = StdRng::seed_from_u64(mix(self.cfg.seed, 2, step));
         let occluder = self.cfg.occlude.then(|| self.occluder(&mut rng));
         let span = self.cfg.source_size - self.cfg.crop_size;
-        let offsets: Vec<(usize, usize)> = picks
+        let draws: Vec<((usize, usize), Draw)> = picks
             .iter()
-            .map(|_| (rng.random_range(0..=span), rng.random_range(0..=span)))
+            .map(|_| {
+                let offset = (rng.random_range(0..=span), rng.random_range(0..=span));
+                (offset, self.cfg.augment.draw(&mut rng))
+            })
             .collect();
-        let decoded: Vec<Result<image::RgbImage, String>> =
+        let decoded: Vec<Result<(image::RgbImage, u32), String>> =
             picks.par_iter().map(|&i| self.decode(i)).collect();
 
         let c = self.cfg.crop_size;
@@ -150,47 +208,83 @@ impl Loader {
             clean: Vec::with_capacity(picks.len() * 3 * plane),
             occluded: occluder.map(|_| Vec::with_capacity(picks.len() * 3 * plane)),
             occluder,
+            targets: self.targets.as_ref().map(|_| Vec::new()),
             labels: Vec::new(),
             offsets: Vec::new(),
             skipped: Vec::new(),
         };
-        for ((&i, image), &(ox, oy)) in picks.iter().zip(decoded).zip(&offsets) {
+        for ((&i, image), &(offset, draw)) in picks.iter().zip(decoded).zip(&draws) {
             let entry = &self.manifest.entries[i];
-            let image = match image {
-                Ok(image) => image,
+            let target = match self.targets.as_ref().map(|t| t.rows[i].as_ref()) {
+                Some(None) => {
+                    out.skipped
+                        .push((entry.path.clone(), "no teacher embedding".into()));
+                    continue;
+                }
+                Some(Some(t)) => Some(t),
+                None => None,
+            };
+            let (image, stored) = match image {
+                Ok(decoded) => decoded,
                 Err(reason) => {
                     out.skipped.push((entry.path.clone(), reason));
                     continue;
                 }
             };
             let start = out.clean.len();
-            push_crop(&image, (ox, oy), c, &mut out.clean);
+            draw.render(&image, offset, c, &mut out.clean);
             if let (Some(occ), Some(buf)) = (occluder, out.occluded.as_mut()) {
                 buf.extend_from_slice(&out.clean[start..]);
-                for y in 0..c {
-                    for x in 0..c {
-                        if occ.covers(x + ox, y + oy) {
-                            for ch in 0..3 {
-                                buf[start + ch * plane + y * c + x] = -1.0;
+                let planes = &mut buf[start..];
+                match occ {
+                    BatchOccluder::Window(window) => {
+                        let (ox, oy) = offset;
+                        for y in 0..c {
+                            for x in 0..c {
+                                if window.covers(x + ox, y + oy) {
+                                    for ch in 0..3 {
+                                        planes[ch * plane + y * c + x] = -1.0;
+                                    }
+                                }
                             }
+                        }
+                    }
+                    BatchOccluder::Painted(kind) => {
+                        let points = entry.landmarks.as_deref().and_then(five_points);
+                        if let Some(points) = points {
+                            let scale = self.cfg.source_size as f32 / stored as f32;
+                            let moved = points.map(|p| {
+                                let (x, y) = draw.output_of(p.x * scale, p.y * scale, c, offset);
+                                facegate_contract::Point::new(x, y)
+                            });
+                            kind.paint_planes(&moved, c, planes);
                         }
                     }
                 }
             }
+            if let (Some(t), Some(buf)) = (target, out.targets.as_mut()) {
+                buf.extend_from_slice(t);
+            }
             out.labels.push(i64::from(entry.label));
-            out.offsets.push((ox, oy));
+            out.offsets.push(offset);
             out.len += 1;
         }
         out
     }
 
-    fn decode(&self, index: usize) -> Result<image::RgbImage, String> {
-        decode_crop(&self.manifest.entries[index].path, self.cfg.source_size)
+    fn decode(&self, index: usize) -> Result<(image::RgbImage, u32), String> {
+        decode_crop_sized(&self.manifest.entries[index].path, self.cfg.source_size)
     }
 }
 
-/// Decodes a stored aligned crop, which must be `source_size` square.
+/// Decodes a stored aligned crop, which must be square and at least `source_size`: a larger
+/// one (crops prepared for a larger network) is scaled down to `source_size`.
 pub(super) fn decode_crop(path: &Path, source_size: usize) -> Result<image::RgbImage, String> {
+    decode_crop_sized(path, source_size).map(|(image, _)| image)
+}
+
+/// [`decode_crop`], also giving the stored crop's side (the frame of its landmarks).
+fn decode_crop_sized(path: &Path, source_size: usize) -> Result<(image::RgbImage, u32), String> {
     let image = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|e| e.to_string())?
@@ -198,15 +292,21 @@ pub(super) fn decode_crop(path: &Path, source_size: usize) -> Result<image::RgbI
         .map_err(|e| format!("does not decode: {e}"))?
         .into_rgb8();
     let s = source_size as u32;
-    if image.dimensions() != (s, s) {
-        let (w, h) = image.dimensions();
-        return Err(format!("is {w}x{h}, expected an aligned {s}x{s} crop"));
+    let (w, h) = image.dimensions();
+    if w != h || w < s {
+        return Err(format!(
+            "is {w}x{h}, expected an aligned square crop of at least {s}x{s}"
+        ));
     }
-    Ok(image)
+    if w == s {
+        return Ok((image, w));
+    }
+    let resized = image::imageops::resize(&image, s, s, image::imageops::FilterType::Triangle);
+    Ok((resized, w))
 }
 
 /// Appends the `crop` x `crop` window at `(ox, oy)` of `image` as three normalised planes.
-pub(super) fn push_crop(
+pub(crate) fn push_crop(
     image: &image::RgbImage,
     (ox, oy): (usize, usize),
     crop: usize,
@@ -305,6 +405,8 @@ mod tests {
             crop_size: 96,
             seed: 7,
             occlude,
+            painted_share: 0.0,
+            augment: AugmentConfig::default(),
         }
     }
 
@@ -349,7 +451,9 @@ mod tests {
         let (dir, manifest) = fixture("occlusion");
         let loader = Loader::new(manifest, config(true)).unwrap();
         let b = loader.batch(11);
-        let occ = b.occluder.unwrap();
+        let Some(BatchOccluder::Window(occ)) = b.occluder else {
+            panic!("expected the window, got {:?}", b.occluder);
+        };
         let dark = b.occluded.as_ref().unwrap();
         let plane = 96 * 96;
         for (n, &(ox, oy)) in b.offsets.iter().enumerate() {
@@ -367,6 +471,70 @@ mod tests {
             }
         }
         assert!(Occluder::X_RANGE.contains(&occ.x) && Occluder::Y_RANGE.contains(&occ.y));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn larger_crops_shrink_painted_occluders_follow_landmarks_and_targets_ride_along() {
+        let dir =
+            std::env::temp_dir().join(format!("facegate-loader-{}-paint", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = facegate_contract::align::AlignmentTemplate::square(96).centred_in(110, 110);
+        let coords: Vec<String> = t
+            .points
+            .0
+            .iter()
+            .flat_map(|p| [p.x.to_string(), p.y.to_string()])
+            .collect();
+        let mut lines = String::new();
+        for k in 0..2 {
+            image::RgbImage::from_pixel(110, 110, image::Rgb([128, 128, 128]))
+                .save(dir.join(format!("{k}.png")))
+                .unwrap();
+            lines.push_str(&format!("{k}.png,p{k},{}\n", coords.join(",")));
+        }
+        let manifest = Arc::new(Manifest::parse(&lines, &dir.join("m.csv")).unwrap());
+        let cfg = LoaderConfig {
+            batch_size: 2,
+            source_size: 73,
+            crop_size: 64,
+            seed: 3,
+            occlude: true,
+            painted_share: 1.0,
+            augment: AugmentConfig {
+                enabled: true,
+                ..AugmentConfig::default()
+            },
+        };
+        let targets = Arc::new(TargetTable {
+            dim: 2,
+            rows: vec![Some(vec![1.0, 0.0]), None],
+        });
+        let loader = Loader::new(manifest, cfg)
+            .unwrap()
+            .with_targets(targets)
+            .unwrap();
+        let b = loader.batch(0);
+        // The entry without a teacher embedding is left out, the other carries its target.
+        assert_eq!(b.len, 1);
+        assert_eq!(b.targets.as_deref(), Some([1.0, 0.0].as_slice()));
+        assert_eq!(b.clean.len(), 3 * 64 * 64);
+        let Some(BatchOccluder::Painted(kind)) = b.occluder else {
+            panic!("expected a painted occluder, got {:?}", b.occluder);
+        };
+        let changed = b
+            .occluded
+            .as_ref()
+            .unwrap()
+            .iter()
+            .zip(&b.clean)
+            .filter(|(a, c)| a != c)
+            .count();
+        // Sunglasses or a mask covers a real part of the 64x64 face, not all of it.
+        assert!(
+            (3 * 200..3 * 64 * 64 / 2).contains(&changed),
+            "{kind:?}: {changed}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

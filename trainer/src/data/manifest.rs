@@ -133,6 +133,35 @@ impl Manifest {
         })
     }
 
+    /// The same crops less every one whose identity is in `names`, labels reassigned in
+    /// sorted name order (as a manifest without those lines would have them).
+    pub fn without_identities(&self, names: &std::collections::HashSet<String>) -> Self {
+        let identities: Vec<String> = self
+            .identities
+            .iter()
+            .filter(|n| !names.contains(*n))
+            .cloned()
+            .collect();
+        let relabel: BTreeMap<&str, u32> = identities
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i as u32))
+            .collect();
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let name = self.identities.get(e.label as usize)?;
+                let label = *relabel.get(name.as_str())?;
+                Some(Entry { label, ..e.clone() })
+            })
+            .collect();
+        Self {
+            entries,
+            identities,
+        }
+    }
+
     /// Number of identities (classifier outputs).
     pub fn num_classes(&self) -> usize {
         self.identities.len()

@@ -4,10 +4,19 @@
 //! Position: the trainer's source stage, feeding `train`. Crops are expected already aligned to
 //! the template (by `facegate-train prepare`, through the same alignment code as the device).
 
+mod augment;
 mod faces;
 mod loader;
 mod manifest;
+mod paint;
+mod pairs;
 
+pub use augment::{AugmentConfig, Draw};
 pub use faces::FaceSet;
-pub use loader::{BatchData, Loader, LoaderConfig, LoaderError, Prefetch};
+pub(crate) use loader::push_crop;
+pub use loader::{
+    BatchData, BatchOccluder, Loader, LoaderConfig, LoaderError, Prefetch, TargetTable,
+};
 pub use manifest::{Entry, Manifest, ManifestError};
+pub use paint::{Painted, five_points};
+pub use pairs::{FoldPairs, fold_pairs};

@@ -29,6 +29,27 @@ pub const GROW: f32 = 8.0;
 pub const TOP: usize = 20;
 /// Filters shown in the heat-map figure.
 pub const HEAT_FILTERS: usize = 10;
+/// The face for the placement measure: the template's landmark hull grown by this many pixels
+/// of the 96x96 frame (scaled to the input).
+pub const FACE_MARGIN_96: f32 = 16.0;
+/// A peak this close to the frame's edge (input pixels) counts as on the border.
+pub const BORDER_PX: f32 = 3.0;
+
+/// Where the peaks lie: on the face or on the crop's frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// Share of the filters' mean peaks (the card's map, both signs) inside the face.
+    pub inside: f64,
+    /// Share of them within [`BORDER_PX`] of the frame's edge.
+    pub border: f64,
+    /// The same two shares over every face's own peaks.
+    pub per_face: (f64, f64),
+    /// Spreadness d over the inside peaks only (positive, negative).
+    pub d_inside: (Option<f64>, Option<f64>),
+    /// Share of the mean peaks on the border when the input is a blank grey face: responses
+    /// that come from the frame (padding), not from a face.
+    pub blank_border: f64,
+}
 
 /// One box place's effect.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +83,8 @@ pub struct Interpretation {
     pub share_under: f64,
     /// The filters shown as heat maps (most consistent first).
     pub heat_filters: Vec<usize>,
+    /// Face or frame: where the peaks lie.
+    pub placement: Placement,
 }
 
 fn mean_sigma<'a>(peaks: impl Iterator<Item = &'a Option<Peak>>) -> Option<f64> {
@@ -134,6 +157,51 @@ pub fn interpret(
     })?;
     let peaks = stats.summarise();
     let d = spreadness(&peaks);
+    let size = faces.size;
+    let margin = FACE_MARGIN_96 * size as f32 / 96.0;
+    let inside = |x: f32, y: f32| crate::model::region::distance_to_face(size, x, y) <= margin;
+    let far = size as f32 - 1.0 - BORDER_PX;
+    let border = |x: f32, y: f32| x < BORDER_PX || y < BORDER_PX || x > far || y > far;
+    let mean_peaks: Vec<Peak> = peaks
+        .iter()
+        .flat_map(|f| [f.positive, f.negative])
+        .flatten()
+        .collect();
+    let share = |pred: &dyn Fn(f32, f32) -> bool, list: &[Peak]| {
+        list.iter().filter(|p| pred(p.x, p.y)).count() as f64 / list.len().max(1) as f64
+    };
+    let inside_only: Vec<FilterPeaks> = peaks
+        .iter()
+        .map(|f| FilterPeaks {
+            positive: f.positive.filter(|p| inside(p.x, p.y)),
+            negative: f.negative.filter(|p| inside(p.x, p.y)),
+        })
+        .collect();
+    let blank = FaceSet {
+        size,
+        pixels: vec![0.0; 3 * size * size],
+        labels: vec![0],
+        entries: vec![0],
+        skipped: Vec::new(),
+    };
+    let mut blank_stats = PeakStats::new(maps.channels as usize, mh, mw, cell);
+    run_model(onnx, &blank, 1, &mut |_, m| blank_stats.add_face(m))?;
+    let blank_peaks: Vec<Peak> = blank_stats
+        .summarise()
+        .iter()
+        .flat_map(|f| [f.positive, f.negative])
+        .flatten()
+        .collect();
+    let placement = Placement {
+        inside: share(&inside, &mean_peaks),
+        border: share(&border, &mean_peaks),
+        per_face: (
+            stats.share_where(inside).unwrap_or(0.0),
+            stats.share_where(border).unwrap_or(0.0),
+        ),
+        d_inside: spreadness(&inside_only),
+        blank_border: share(&border, &blank_peaks),
+    };
     let sigma = (
         mean_sigma(peaks.iter().map(|p| &p.positive)),
         mean_sigma(peaks.iter().map(|p| &p.negative)),
@@ -191,6 +259,7 @@ pub fn interpret(
         boxes,
         share_under,
         heat_filters,
+        placement,
     };
     let mean = mean_face(faces);
     draw_peaks(&result, &mean, &out.join("peaks.png")).map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod embed;
 pub mod interpret;
+pub mod lfw;
 pub mod masked;
 pub mod protocols;
 pub mod report;
@@ -48,6 +49,11 @@ pub struct EvalRequest {
     pub update_card: bool,
     /// Seed of the window places painted on sets that lack a window set.
     pub seed: u64,
+    /// LFW View 2 folds to test on (the data is a `prepare --layout lfw` folder): only the
+    /// people those folds' pairs name are measured.
+    pub folds: Option<Vec<u32>>,
+    /// The teacher measured beside the model on the same LFW pairs.
+    pub teacher: Option<PathBuf>,
 }
 
 /// Why evaluation failed.
@@ -168,6 +174,8 @@ pub struct Evaluation {
     pub masked_adoption: MaskedAdoption,
     /// Peak locations, spreadness and the occlusion analysis on the clean set.
     pub interpretation: interpret::Interpretation,
+    /// LFW View 2 on the kept folds, model and teacher, when asked for.
+    pub lfw: Option<lfw::Lfw>,
 }
 
 /// A test set to load: name, manifest, whether to paint windows on it, and its listed
@@ -189,18 +197,18 @@ fn load_pairs(path: &Path) -> Result<Vec<(PathBuf, PathBuf, bool)>, EvalError> {
     let mut pairs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || (i == 0 && line == "a,b,same") {
+        if line.is_empty() || line.starts_with('#') || (i == 0 && line.starts_with("a,b,same")) {
             continue;
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let same = match fields.as_slice() {
-            [_, _, "1"] => true,
-            [_, _, "0"] => false,
+            [_, _, "1"] | [_, _, "1", _] => true,
+            [_, _, "0"] | [_, _, "0", _] => false,
             _ => {
                 return Err(EvalError::Data {
                     path: path.to_owned(),
                     message: format!(
-                        "line {}: expected `a,b,same` with same 0 or 1, got {line:?}",
+                        "line {}: expected `a,b,same[,fold]` with same 0 or 1, got {line:?}",
                         i + 1
                     ),
                 });
@@ -389,9 +397,14 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         };
         let (verification, roc) = summarise(&pairs, name, "verification")?;
         if symmetric {
+            // Thresholds rest on every impostor pair of the set, not only listed ones: LFW's
+            // few hundred listed impostors cannot place a 1e-3 threshold.
+            let all = match listed {
+                Some(_) => protocols::verification(&gallery, probe, true),
+                None => pairs.clone(),
+            };
             for target in CALIBRATED_FARS {
-                if let Some((score, measured)) =
-                    protocols::threshold_at_far(&pairs.impostor, target)
+                if let Some((score, measured)) = protocols::threshold_at_far(&all.impostor, target)
                 {
                     thresholds.push(Calibrated {
                         threshold: Threshold {
@@ -402,7 +415,7 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
                             dataset: format!("{CARD_PREFIX}clean"),
                             regions: None,
                         },
-                        impostors: pairs.impostor.len(),
+                        impostors: all.impostor.len(),
                     });
                 }
             }
@@ -501,7 +514,111 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         masked_candidates,
         masked_adoption,
         interpretation,
+        lfw: None,
     })
+}
+
+/// LFW mode: the kept folds' people become the test set (a manifest and pairs file written
+/// into the report folder), measured as any set is, then the LFW table of model and teacher.
+fn evaluate_lfw(
+    request: &EvalRequest,
+    folds: &[u32],
+    progress: bool,
+) -> Result<Evaluation, EvalError> {
+    let dir = request.data.join("test").join("lfw");
+    let (manifest_path, pairs_path) = (dir.join("manifest.csv"), dir.join("pairs.csv"));
+    let data_err = |path: &Path, message: String| EvalError::Data {
+        path: path.to_owned(),
+        message,
+    };
+    let kept = crate::data::fold_pairs(&pairs_path, folds).map_err(|m| data_err(&pairs_path, m))?;
+    let manifest = Manifest::load(&manifest_path)?;
+    let others: std::collections::HashSet<String> = manifest
+        .identities
+        .iter()
+        .filter(|n| !kept.people.contains(*n))
+        .cloned()
+        .collect();
+    let test = manifest.without_identities(&others);
+    let subset = request.out.join("lfw-test");
+    let write = |path: PathBuf, text: String| {
+        std::fs::create_dir_all(&subset)
+            .and_then(|()| facegate_contract::fsutil::write_atomic(&path, text.as_bytes()))
+            .map_err(|e| data_err(&path, format!("cannot write: {e}")))
+    };
+    let mut m = format!(
+        "path,identity\n# the people of LFW View 2 folds {folds:?} in {}\n",
+        manifest_path.display()
+    );
+    for e in &test.entries {
+        let path = std::path::absolute(&e.path).unwrap_or_else(|_| e.path.clone());
+        m.push_str(&format!(
+            "{},{}",
+            path.display(),
+            test.identities[e.label as usize]
+        ));
+        for p in e.landmarks.iter().flatten() {
+            m.push_str(&format!(",{:.2},{:.2}", p.x, p.y));
+        }
+        m.push('\n');
+    }
+    write(subset.join("manifest.csv"), m)?;
+    let mut p = String::from("a,b,same\n");
+    for (a, b, same) in &kept.pairs {
+        let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_owned());
+        p.push_str(&format!(
+            "{},{},{}\n",
+            abs(a).display(),
+            abs(b).display(),
+            u8::from(*same)
+        ));
+    }
+    write(subset.join("pairs.csv"), p)?;
+    let subset_request = EvalRequest {
+        data: subset.join("manifest.csv"),
+        ..request.clone()
+    };
+    let mut evaluation = evaluate(&subset_request, progress)?;
+    let card = &evaluation.card;
+    let model_path = card.verify_model(&evaluation.card_path)?;
+    let onnx = std::fs::read(&model_path).map_err(|source| CardError::Read {
+        path: model_path.clone(),
+        source,
+    })?;
+    let teacher = match &request.teacher {
+        Some(path) => Some(
+            crate::teacher::Teacher::load(path).map_err(|e| EvalError::Model {
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    let size = card.input.width as usize;
+    let source_size = request
+        .source_size
+        .unwrap_or(crate::synth::crop_size(card.input.width) as usize);
+    let total_pairs = crate::data::fold_pairs(&pairs_path, folds)
+        .map(|k| k.pairs.len())
+        .unwrap_or(0);
+    let measured = lfw::measure(
+        &onnx,
+        size,
+        source_size,
+        &test,
+        &kept,
+        total_pairs.saturating_sub(kept.pairs.len()),
+        folds,
+        teacher.as_ref(),
+        request.batch,
+        progress,
+    )
+    .map_err(|message| EvalError::Model {
+        path: model_path,
+        message,
+    })?;
+    evaluation.lfw = Some(measured);
+    Ok(evaluation)
 }
 
 impl Evaluation {
@@ -566,6 +683,40 @@ impl Evaluation {
         add("consistency-sigma-positive-px", i.sigma.0);
         add("consistency-sigma-negative-px", i.sigma.1);
         add("occlusion-top20-share-under-box", Some(i.share_under));
+        add("peaks-inside-face-share", Some(i.placement.inside));
+        add("peaks-on-border-share", Some(i.placement.border));
+        add(
+            "peaks-inside-face-share-per-face",
+            Some(i.placement.per_face.0),
+        );
+        add(
+            "peaks-on-border-share-per-face",
+            Some(i.placement.per_face.1),
+        );
+        add("spreadness-d-inside-positive-px", i.placement.d_inside.0);
+        add("spreadness-d-inside-negative-px", i.placement.d_inside.1);
+        add(
+            "blank-input-peaks-on-border-share",
+            Some(i.placement.blank_border),
+        );
+        if let Some(l) = &self.lfw {
+            for r in l.rows.iter().filter(|r| r.model == "facegate") {
+                card.metrics.push(Metric {
+                    dataset: clean.clone(),
+                    protocol: "lfw-view2".into(),
+                    name: format!("{}-accuracy", r.variant),
+                    value: r.accuracy.0,
+                });
+                for (target, point) in &r.report.at_far {
+                    card.metrics.push(Metric {
+                        dataset: clean.clone(),
+                        protocol: "lfw-view2".into(),
+                        name: format!("{}-tar@far={target:e}", r.variant),
+                        value: point.tar,
+                    });
+                }
+            }
+        }
         card.thresholds
             .extend(self.thresholds.iter().map(|c| c.threshold.clone()));
         card.validate().map_err(EvalError::InvalidCard)?;
@@ -576,7 +727,10 @@ impl Evaluation {
 /// Evaluates, writes the report folder and, when asked, the updated card. Returns the
 /// evaluation and the report's path.
 pub fn run(request: &EvalRequest, progress: bool) -> Result<(Evaluation, PathBuf), EvalError> {
-    let evaluation = evaluate(request, progress)?;
+    let evaluation = match &request.folds {
+        Some(folds) => evaluate_lfw(request, folds, progress)?,
+        None => evaluate(request, progress)?,
+    };
     let report = report::write(&evaluation, request)?;
     if request.update_card {
         evaluation.updated_card()?.save(&evaluation.card_path)?;

@@ -148,6 +148,10 @@ pub fn threshold_at_far(impostor: &[f32], target: f64) -> Option<(f32, f64)> {
     let allowed = (target * sorted.len() as f64).floor() as usize;
     let edge = sorted[allowed.min(sorted.len() - 1)];
     let threshold = edge.next_up();
+    if threshold > 1.0 {
+        // Impostors at cosine 1: no threshold separates them (a collapsed model).
+        return None;
+    }
     let accepted = sorted.iter().filter(|&&s| s >= threshold).count();
     Some((threshold, accepted as f64 / sorted.len() as f64))
 }
@@ -251,5 +255,7 @@ mod tests {
         let (_, far) = threshold_at_far(&[0.5; 100], 0.05).unwrap();
         assert_eq!(far, 0.0);
         assert!(threshold_at_far(&[], 1e-3).is_none());
+        // A collapsed model: impostors at cosine 1 cannot be separated by any threshold.
+        assert!(threshold_at_far(&[1.0; 10], 1e-3).is_none());
     }
 }

@@ -39,6 +39,13 @@ pub fn command(r: &EvalRequest) -> String {
     if r.seed != 1 {
         c.push_str(&format!(" --seed {}", r.seed));
     }
+    if let Some(folds) = &r.folds {
+        let list: Vec<String> = folds.iter().map(u32::to_string).collect();
+        c.push_str(&format!(" --folds {}", list.join(",")));
+    }
+    if let Some(t) = &r.teacher {
+        c.push_str(&format!(" --teacher {}", t.display()));
+    }
     if r.update_card {
         c.push_str(" --update-card");
     }
@@ -50,6 +57,9 @@ pub fn markdown(e: &Evaluation, request: &EvalRequest) -> String {
     let mut md = String::new();
     let card = &e.card;
     let _ = writeln!(md, "# Evaluation of `{}`\n", card.model_id);
+    if let Some(lfw) = &e.lfw {
+        let _ = writeln!(md, "{}", super::lfw::markdown(lfw));
+    }
     let _ = writeln!(
         md,
         "- Model: `{}` (sha256 `{}`), {}x{} input, {}-d feature, measured through tract-onnx.",
@@ -305,6 +315,27 @@ fn interpretability(md: &mut String, e: &Evaluation) {
         opt(i.sigma.0),
         opt(i.sigma.1)
     );
+    let pl = &i.placement;
+    let _ = writeln!(
+        md,
+        "**Face or frame.** The face is the alignment template's landmark hull (eyes and mouth \
+         corners) grown by {:.0} px of the 96x96 frame; the border is the outer {:.0} px.\n\n\
+         | where the peaks lie | filters' mean peaks | every face's own peaks |\n|---|---|---|\n\
+         | inside the face | {:.1}% | {:.1}% |\n| within {:.0} px of the border | {:.1}% | {:.1}% |\n\n\
+         Spreadness over the inside peaks only: d = {} (positive), {} (negative). On a blank \
+         grey input, {:.1}% of the mean peaks sit on the border: responses made by the frame \
+         (zero padding), not by a face.\n",
+        super::interpret::FACE_MARGIN_96,
+        super::interpret::BORDER_PX,
+        100.0 * pl.inside,
+        100.0 * pl.per_face.0,
+        super::interpret::BORDER_PX,
+        100.0 * pl.border,
+        100.0 * pl.per_face.1,
+        opt(pl.d_inside.0),
+        opt(pl.d_inside.1),
+        100.0 * pl.blank_border
+    );
     let _ = writeln!(
         md,
         "![peak-location map](peaks.png)\n\nEvery filter's mean positive (red) and negative \
@@ -441,6 +472,15 @@ fn json(e: &Evaluation) -> serde_json::Value {
             "sigma_positive": e.interpretation.sigma.0,
             "sigma_negative": e.interpretation.sigma.1,
             "share_under": e.interpretation.share_under,
+            "placement": {
+                "inside": e.interpretation.placement.inside,
+                "border": e.interpretation.placement.border,
+                "per_face_inside": e.interpretation.placement.per_face.0,
+                "per_face_border": e.interpretation.placement.per_face.1,
+                "d_inside_positive": e.interpretation.placement.d_inside.0,
+                "d_inside_negative": e.interpretation.placement.d_inside.1,
+                "blank_border": e.interpretation.placement.blank_border,
+            },
             "boxes": e.interpretation.boxes.iter().map(|b| serde_json::json!({
                 "name": b.name, "rect": b.rect, "under": b.under, "top": b.top,
             })).collect::<Vec<_>>(),

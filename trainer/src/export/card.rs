@@ -28,6 +28,8 @@ pub struct DataFacts {
     pub held_out_images: u64,
     /// Where the held-out set came from.
     pub held_out_description: String,
+    /// Origin and terms of the data and teacher.
+    pub provenance: Option<facegate_contract::card::Provenance>,
 }
 
 /// The card of `net` (trained as `trained` says) saved as `file_name` with hash `sha256`.
@@ -119,5 +121,6 @@ pub fn build(
             },
         ],
         metrics,
+        provenance: data.provenance.clone(),
     }
 }

@@ -36,6 +36,70 @@ pub struct ExportRequest {
     pub model_id: Option<String>,
     /// Whether the training and held-out faces are generated (recorded in the card).
     pub synthetic: bool,
+    /// Keep only the held-out manifest's people named by these folds of the `pairs.csv`
+    /// beside it (LFW: the people training left out).
+    pub held_out_folds: Option<Vec<u32>>,
+    /// A TOML file with the card's provenance (data, teacher name/licence/training data,
+    /// caveats); the teacher's hash comes from the run.
+    pub provenance: Option<PathBuf>,
+}
+
+/// The provenance file as written by hand.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProvenanceFile {
+    data: String,
+    #[serde(default)]
+    caveats: Vec<String>,
+    teacher: Option<TeacherFile>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeacherFile {
+    name: String,
+    licence: String,
+    training_data: String,
+}
+
+/// The card's provenance from `path`, checked against the run's teacher.
+fn provenance(
+    path: &Path,
+    trained: &TrainedModel,
+) -> Result<facegate_contract::card::Provenance, ExportError> {
+    use facegate_contract::card::{Provenance, TeacherProvenance};
+    let bad = |message: String| ExportError::Provenance {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let file: ProvenanceFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let teacher = match (file.teacher, &trained.teacher) {
+        (Some(t), Some(run)) => Some(TeacherProvenance {
+            name: t.name,
+            sha256: run.sha256.clone(),
+            licence: t.licence,
+            training_data: t.training_data,
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(bad(
+                "names a teacher, but the run distilled from none".into()
+            ));
+        }
+        (None, Some(run)) => {
+            return Err(bad(format!(
+                "the run distilled from {} ({}): add a [teacher] section",
+                run.path.display(),
+                run.sha256
+            )));
+        }
+    };
+    Ok(Provenance {
+        data: file.data,
+        teacher,
+        caveats: file.caveats,
+    })
 }
 
 /// What an export wrote and measured.
@@ -64,6 +128,14 @@ pub enum ExportError {
     /// The held-out manifest is unusable.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The provenance file is unusable.
+    #[error("provenance {path}: {message}")]
+    Provenance {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// No held-out face could be used.
     #[error("held-out manifest {path}: no usable face ({skipped} skipped)")]
     NoFaces {
@@ -118,7 +190,26 @@ pub fn export(request: &ExportRequest) -> Result<ExportReport, ExportError> {
     };
     let device = Device::flex();
     let (trained, net) = TrainedModel::load(&request.run_dir, &device)?;
-    let manifest = Manifest::load(&request.held_out)?;
+    let mut manifest = Manifest::load(&request.held_out)?;
+    if let Some(folds) = &request.held_out_folds {
+        let pairs = request.held_out.with_file_name("pairs.csv");
+        let kept =
+            crate::data::fold_pairs(&pairs, folds).map_err(|message| ExportError::Provenance {
+                path: pairs.clone(),
+                message,
+            })?;
+        let others = manifest
+            .identities
+            .iter()
+            .filter(|n| !kept.people.contains(*n))
+            .cloned()
+            .collect();
+        manifest = manifest.without_identities(&others);
+    }
+    let provenance = match &request.provenance {
+        Some(path) => Some(provenance(path, &trained)?),
+        None => None,
+    };
     let faces = FaceSet::centre_crops(&manifest, trained.data.source_size, trained.input_size);
     if faces.is_empty() {
         return Err(ExportError::NoFaces {
@@ -162,6 +253,7 @@ pub fn export(request: &ExportRequest) -> Result<ExportReport, ExportError> {
             "manifest {}: centre {s}x{s} of each crop",
             request.held_out.display()
         ),
+        provenance,
     };
     let model_card = card::build(
         &model_id, &file_name, &sha256, &trained, &folded, &peaks, &facts,

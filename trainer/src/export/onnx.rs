@@ -232,7 +232,12 @@ fn interpretable_head(
         &[&k2, &p3, &p4],
         vec![int("axis", 1)],
     );
-    let dense = g.conv("head.maps", &hc, &head.conv);
+    let mut dense = g.conv("head.maps", &hc, &head.conv);
+    if let Some(face) = &head.face {
+        // Outside the face region the maps are zero before the top-k (model::region).
+        let mask = g.floats("head.face_region", &[1, 1, m, m], face);
+        dense = g.node("Mul", "head.maps.face", &[&dense, &mask], vec![]);
+    }
 
     // Per-map top-k: keep positions whose |response| exceeds the k-th largest.
     let k = head.top_k.clamp(1, m * m) as i64;

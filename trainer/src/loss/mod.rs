@@ -1,14 +1,17 @@
 //! The training losses of method.md, one file each: cross-entropy (plain and masked), Spatial
-//! Activation Diversity, Feature Activation Diversity, and filter-weight diversity.
+//! Activation Diversity, Feature Activation Diversity, filter-weight diversity, and distillation
+//! from a teacher embedder (our addition, for training on few real photos).
 //!
 //! Position: the trainer's objective; nothing here runs on the device.
 
 mod ce;
+mod distill;
 mod diversity;
 mod fad;
 mod sad;
 
 pub use ce::{cross_entropy, masked_cross_entropy};
+pub use distill::{DistillKind, distill_projection, distill_relational};
 pub use diversity::filter_weight_diversity;
 pub use fad::{Fad, feature_activation_diversity};
 pub use sad::{gaussian_kernel_3x3, spatial_activation_diversity};

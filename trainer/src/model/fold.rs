@@ -42,6 +42,9 @@ pub struct FoldedHead {
     pub map_size: usize,
     /// Rank each map is thresholded at (see `sparsify_top_k`).
     pub top_k: usize,
+    /// The face region (0/1 per map cell, row-major) the maps are restricted to before the
+    /// top-k, if any.
+    pub face: Option<Vec<f32>>,
 }
 
 /// The whole network in inference form, in data-flow order.

@@ -8,6 +8,7 @@
 mod backbone;
 mod fold;
 mod head;
+pub mod region;
 mod sparsify;
 
 pub use backbone::Backbone;
@@ -33,6 +34,11 @@ pub struct NetConfig {
     pub top_k: usize,
     /// Dropout probability before the classifier (the paper keeps 0.6, so drops 0.4).
     pub dropout: f64,
+    /// Zero the maps outside the face region (see [`region`]) before the top-k: the margin
+    /// around the landmark hull in input pixels; `None` keeps the whole frame (the paper).
+    pub face_margin: Option<f32>,
+    /// Length of the teacher's embedding, when the student is distilled through a projection.
+    pub distill_dim: Option<usize>,
 }
 
 impl NetConfig {
@@ -44,6 +50,8 @@ impl NetConfig {
             num_classes,
             top_k: 24,
             dropout: 0.4,
+            face_margin: None,
+            distill_dim: None,
         }
     }
 
@@ -56,6 +64,8 @@ impl NetConfig {
             num_classes,
             top_k: 4,
             dropout: 0.4,
+            face_margin: None,
+            distill_dim: None,
         }
     }
 
@@ -81,8 +91,21 @@ impl NetConfig {
             head: Head::new(self, device),
             dropout: DropoutConfig::new(self.dropout).init(),
             classifier: LinearConfig::new(self.feature_dim(), self.num_classes).init(device),
+            projection: self.projection(device),
             top_k: self.top_k,
+            face: self.face_mask(),
         }
+    }
+
+    fn projection(&self, device: &Device) -> Option<Linear> {
+        self.distill_dim
+            .map(|d| LinearConfig::new(self.feature_dim(), d).init(device))
+    }
+
+    /// The face region as a 0/1 grid (row-major), when the maps are restricted to it.
+    pub fn face_mask(&self) -> Option<Vec<f32>> {
+        self.face_margin
+            .map(|m| region::face_mask(self.input_size, self.map_size(), m))
     }
 }
 
@@ -120,8 +143,12 @@ pub struct FaceNet {
     pub dropout: Dropout,
     /// The training classifier over identities.
     pub classifier: Linear,
+    /// The map into the teacher's space (training only; never exported).
+    pub projection: Option<Linear>,
     #[module(skip)]
     top_k: usize,
+    #[module(skip)]
+    face: Option<Vec<f32>>,
 }
 
 impl FaceNet {
@@ -129,6 +156,16 @@ impl FaceNet {
     pub fn embed(&self, faces: Tensor<4>) -> Embedding {
         let levels = self.backbone.forward(faces);
         let dense = self.head.forward(&levels);
+        let dense = match &self.face {
+            Some(mask) => {
+                let [n, c, h, w] = dense.dims();
+                let grid = Tensor::<1>::from_floats(mask.as_slice(), &dense.device())
+                    .reshape([1, 1, h, w])
+                    .expand([n, c, h, w]);
+                dense * grid
+            }
+            None => dense,
+        };
         Embedding::pooled(sparsify_top_k(dense, self.top_k))
     }
 
@@ -155,6 +192,7 @@ impl FaceNet {
                 conv,
                 map_size,
                 top_k: self.top_k,
+                face: self.face.clone(),
             }
         });
         FoldedNet {
@@ -171,6 +209,7 @@ impl FaceNet {
         Self {
             head: Head::new(cfg, device),
             classifier: LinearConfig::new(cfg.feature_dim(), cfg.num_classes).init(device),
+            projection: cfg.projection(device),
             ..self
         }
     }

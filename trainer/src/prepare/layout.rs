@@ -53,6 +53,9 @@ pub struct Pair {
     pub b: String,
     /// Whether both show the same person.
     pub same: bool,
+    /// The View 2 fold (1-based) the pair belongs to, from the header's pairs-per-fold count
+    /// (`10 300`: 600 pairs a fold); 1 for a file without such a header.
+    pub fold: u32,
 }
 
 /// Everything a layout scan found.
@@ -182,22 +185,31 @@ fn lfw_pairs(path: &Path) -> Result<Vec<Pair>, LayoutError> {
         Some(format!("{name}/{name}_{n:04}.png"))
     };
     let mut pairs = Vec::new();
+    let mut per_fold = usize::MAX;
     for (i, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split_whitespace().collect();
+        let fold = u32::try_from(pairs.len() / per_fold + 1).unwrap_or(u32::MAX);
         let pair = match fields.as_slice() {
             [] => continue,
-            // The header: "10 300" (folds, pairs per half-fold) or a single count.
-            [a] | [a, _] if i == 0 && a.parse::<u32>().is_ok() => continue,
-            [name, i1, i2] => {
-                crop(name, i1)
-                    .zip(crop(name, i2))
-                    .map(|(a, b)| Pair { a, b, same: true })
+            // The header: "10 300" (folds, matched pairs per fold, as many mismatched) or a
+            // single count.
+            [a, b] if i == 0 && a.parse::<u32>().is_ok() => {
+                per_fold = b.parse::<usize>().map_or(usize::MAX, |n| (2 * n).max(1));
+                continue;
             }
-            [n1, i1, n2, i2] => {
-                crop(n1, i1)
-                    .zip(crop(n2, i2))
-                    .map(|(a, b)| Pair { a, b, same: false })
-            }
+            [a] if i == 0 && a.parse::<u32>().is_ok() => continue,
+            [name, i1, i2] => crop(name, i1).zip(crop(name, i2)).map(|(a, b)| Pair {
+                a,
+                b,
+                same: true,
+                fold,
+            }),
+            [n1, i1, n2, i2] => crop(n1, i1).zip(crop(n2, i2)).map(|(a, b)| Pair {
+                a,
+                b,
+                same: false,
+                fold,
+            }),
             _ => None,
         };
         pairs.push(pair.ok_or_else(|| LayoutError::Pairs {
@@ -311,7 +323,7 @@ mod tests {
         let path = dir.join("pairs.txt");
         std::fs::write(
             &path,
-            "10\t300\nAbel_Pacheco\t1\t4\nAbel_Pacheco\t1\tAkhmed_Zakayev\t3\n",
+            "2\t1\nAbel_Pacheco\t1\t4\nAbel_Pacheco\t1\tAkhmed_Zakayev\t3\nAbel_Pacheco\t2\t3\n",
         )
         .unwrap();
         let pairs = lfw_pairs(&path).unwrap();
@@ -321,12 +333,20 @@ mod tests {
                 Pair {
                     a: "Abel_Pacheco/Abel_Pacheco_0001.png".into(),
                     b: "Abel_Pacheco/Abel_Pacheco_0004.png".into(),
-                    same: true
+                    same: true,
+                    fold: 1,
                 },
                 Pair {
                     a: "Abel_Pacheco/Abel_Pacheco_0001.png".into(),
                     b: "Akhmed_Zakayev/Akhmed_Zakayev_0003.png".into(),
-                    same: false
+                    same: false,
+                    fold: 1,
+                },
+                Pair {
+                    a: "Abel_Pacheco/Abel_Pacheco_0002.png".into(),
+                    b: "Abel_Pacheco/Abel_Pacheco_0003.png".into(),
+                    same: true,
+                    fold: 2,
                 },
             ]
         );

@@ -225,11 +225,17 @@ pub fn prepare(
             .flatten()
             .map(|p| p.job.crop.as_str())
             .collect();
-        let mut text = String::from("a,b,same\n");
+        let mut text = String::from("a,b,same,fold\n");
         let mut kept = 0;
         for pair in &scan.pairs {
             if have.contains(pair.a.as_str()) && have.contains(pair.b.as_str()) {
-                text.push_str(&format!("{},{},{}\n", pair.a, pair.b, u8::from(pair.same)));
+                text.push_str(&format!(
+                    "{},{},{},{}\n",
+                    pair.a,
+                    pair.b,
+                    u8::from(pair.same),
+                    pair.fold
+                ));
                 kept += 1;
             }
         }

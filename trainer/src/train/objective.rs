@@ -2,7 +2,8 @@
 //! `L = 2 CE(clean) + 2 CE(masked occluded) + SAD(clean) + SAD(occluded) + 0.1 FAD + 100 L_divW`.
 
 use crate::loss::{
-    cross_entropy, feature_activation_diversity, filter_weight_diversity, masked_cross_entropy,
+    DistillKind, cross_entropy, distill_projection, distill_relational,
+    feature_activation_diversity, filter_weight_diversity, masked_cross_entropy,
     spatial_activation_diversity,
 };
 use crate::model::FaceNet;
@@ -24,6 +25,10 @@ pub struct LossWeights {
     pub filter_diversity: f64,
     /// Features kept (least changed by the occlusion) by FAD; 260 of 320 in the paper.
     pub fad_keep: usize,
+    /// Weight of the distillation term (0: none); applied whenever the batch has targets.
+    pub distill: f64,
+    /// Which distillation term.
+    pub distill_kind: DistillKind,
 }
 
 impl LossWeights {
@@ -37,6 +42,8 @@ impl LossWeights {
             fad: 0.1,
             filter_diversity: 100.0,
             fad_keep: (feature_dim * 260).div_ceil(320),
+            distill: 0.0,
+            distill_kind: DistillKind::Projection,
         }
     }
 }
@@ -50,6 +57,8 @@ pub struct Batch {
     pub occluded: Option<Tensor<4>>,
     /// Identity labels `[N]`.
     pub labels: Tensor<1, Int>,
+    /// The teacher's unit embeddings of the clean faces, for distillation.
+    pub targets: Option<Tensor<2>>,
 }
 
 /// The value of each loss term, for progress and metrics logs (already weighted).
@@ -67,6 +76,8 @@ pub struct LossTerms {
     pub fad: f32,
     /// Weighted filter-weight diversity.
     pub filter_diversity: f32,
+    /// Distillation from the teacher, weighted.
+    pub distill: f32,
     /// Their sum.
     pub total: f32,
 }
@@ -86,6 +97,9 @@ pub enum ObjectiveError {
     /// `full` mode needs the occluded copy of the batch.
     #[error("mode `full` needs the occluded branch, but the batch has no occluded faces")]
     MissingOccludedBranch,
+    /// Projection distillation was asked for, but the network has no projection.
+    #[error("distillation by projection needs the network's projection layer (distill_dim)")]
+    MissingProjection,
 }
 
 fn value(t: &Tensor<1>) -> f32 {
@@ -103,15 +117,35 @@ pub fn objective(
 ) -> Result<Loss, ObjectiveError> {
     let labels = batch.labels.clone();
     let mut terms = LossTerms::default();
+    let mut distilled: Option<Tensor<1>> = None;
+    let mut distill = |feature: &Tensor<2>| -> Result<(), ObjectiveError> {
+        let Some(targets) = batch.targets.clone().filter(|_| w.distill > 0.0) else {
+            return Ok(());
+        };
+        let term = match w.distill_kind {
+            DistillKind::Projection => {
+                let projection = net
+                    .projection
+                    .as_ref()
+                    .ok_or(ObjectiveError::MissingProjection)?;
+                distill_projection(feature.clone(), projection, targets)
+            }
+            DistillKind::Relational => distill_relational(feature.clone(), targets),
+        };
+        distilled = Some(term.mul_scalar(w.distill));
+        Ok(())
+    };
     let total = match mode {
         TrainingMode::Base => {
             let feature = net.backbone.base_feature(batch.clean.clone());
+            distill(&feature)?;
             let ce = cross_entropy(net.logits(feature), labels).mul_scalar(w.ce);
             terms.ce = value(&ce);
             ce
         }
         TrainingMode::Sad => {
             let clean = net.embed(batch.clean.clone());
+            distill(&clean.feature)?;
             let ce = cross_entropy(net.logits(clean.feature), labels).mul_scalar(w.ce);
             let sad = spatial_activation_diversity(clean.maps).mul_scalar(w.sad);
             terms.ce = value(&ce);
@@ -124,6 +158,7 @@ pub fn objective(
                 .clone()
                 .ok_or(ObjectiveError::MissingOccludedBranch)?;
             let clean = net.embed(batch.clean.clone());
+            distill(&clean.feature)?;
             let occ = net.embed(occluded);
             let fad = feature_activation_diversity(
                 clean.feature.clone(),
@@ -147,6 +182,13 @@ pub fn objective(
             terms.filter_diversity = value(&div);
             ce + masked + sad_clean + sad_occ + fad_loss + div
         }
+    };
+    let total = match distilled {
+        Some(term) => {
+            terms.distill = value(&term);
+            total + term
+        }
+        None => total,
     };
     terms.total = value(&total);
     Ok(Loss { total, terms })

@@ -12,7 +12,7 @@ use super::step::Stepper;
 use super::trained::{self, TrainedModel, TrainingData};
 use crate::config::RunConfig;
 use crate::data::{
-    BatchData, Loader, LoaderConfig, LoaderError, Manifest, ManifestError, Prefetch,
+    BatchData, Loader, LoaderConfig, LoaderError, Manifest, ManifestError, Prefetch, TargetTable,
 };
 use crate::model::FaceNet;
 use burn::optim::AdamConfig;
@@ -69,6 +69,17 @@ pub enum RunError {
     /// The objective could not be computed.
     #[error(transparent)]
     Objective(#[from] ObjectiveError),
+    /// The teacher could not be loaded or run.
+    #[error(transparent)]
+    Teacher(#[from] crate::teacher::TeacherError),
+    /// The test pairs file (whose people are left out of training) could not be read.
+    #[error("test pairs {path}: {message}")]
+    Pairs {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Too many images could not be used.
     #[error(
         "{count} distinct images were unusable (limit data.max_bad_images = {limit}); last: {last}"
@@ -113,6 +124,7 @@ struct MetricsLine<'a> {
     sad_occluded: f32,
     fad: f32,
     filter_diversity: f32,
+    distill: f32,
     total: f32,
 }
 
@@ -167,17 +179,16 @@ fn to_batch(data: &BatchData, device: &Device) -> Batch {
     let c = data.crop_size;
     let shape = [data.len, 3, c, c];
     let planes = |v: &[f32]| Tensor::<1>::from_floats(v, device).reshape(shape);
+    let n = data.len.max(1);
     Batch {
         clean: planes(&data.clean),
         occluded: data.occluded.as_deref().map(planes),
         labels: Tensor::<1, Int>::from_ints(data.labels.as_slice(), device),
+        targets: data
+            .targets
+            .as_deref()
+            .map(|t| Tensor::<1>::from_floats(t, device).reshape([data.len, t.len() / n])),
     }
-}
-
-/// Starts stage 2: fresh head and classifier on the trained backbone.
-fn begin_stage2(net: FaceNet, cfg: &RunConfig, classes: usize, device: &Device) -> FaceNet {
-    device.seed(seed_for(cfg.seed, 3, 0));
-    net.with_fresh_head(&cfg.net(classes), device)
 }
 
 /// Removes metrics lines of steps at or after `step`: a run that stopped between a metrics line
@@ -209,9 +220,41 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         move |source| RunError::Write { path, source }
     };
     std::fs::create_dir_all(&opts.out_dir).map_err(write_err(&opts.out_dir))?;
-    let manifest = Arc::new(Manifest::load(&cfg.data.manifest)?);
+    let mut manifest = Manifest::load(&cfg.data.manifest)?;
+    let mut held_out = 0;
+    if let Some(pairs) = &cfg.data.test_pairs {
+        let people = crate::data::fold_pairs(pairs, &cfg.data.test_folds)
+            .map_err(|message| RunError::Pairs {
+                path: pairs.clone(),
+                message,
+            })?
+            .people;
+        let before = manifest.num_classes();
+        manifest = manifest.without_identities(&people);
+        held_out = before - manifest.num_classes();
+    }
+    let manifest = Arc::new(manifest);
     let classes = manifest.num_classes();
-    let netcfg = cfg.net(classes);
+    let teacher = match &cfg.distill {
+        Some(d) => {
+            let teacher = crate::teacher::Teacher::load(&d.teacher)?;
+            let targets = crate::teacher::targets(
+                &teacher,
+                &cfg.data.manifest,
+                &manifest,
+                cfg.model.input_size as u32,
+                opts.progress,
+            )?;
+            Some((teacher, targets))
+        }
+        None => None,
+    };
+    let mut netcfg = cfg.net(classes);
+    if let (Some(d), Some((_, targets))) = (&cfg.distill, &teacher)
+        && d.kind == crate::loss::DistillKind::Projection
+    {
+        netcfg.distill_dim = Some(targets.dim);
+    }
     let weights = cfg.weights(netcfg.feature_dim());
     let schedule = Schedule::new(cfg);
     let ad = device.clone().autodiff();
@@ -219,6 +262,10 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         .with_beta_1(cfg.train.beta1)
         .with_beta_2(cfg.train.beta2);
     let stepper_for = |mode| Stepper::new(&adam, cfg.train.lr, mode, weights.clone());
+    let begin_stage2 = |net: FaceNet| {
+        ad.seed(seed_for(cfg.seed, 3, 0));
+        net.with_fresh_head(&netcfg, &ad)
+    };
 
     ad.seed(seed_for(cfg.seed, 0, 0));
     let mut net = netcfg.init(&ad);
@@ -233,7 +280,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         step = ckpt.state.step;
         let (stage, mode) = schedule.at(step);
         if stage == 2 {
-            net = begin_stage2(net, cfg, classes, &ad);
+            net = begin_stage2(net);
         }
         net = net
             .try_load_record(ckpt.model)
@@ -245,7 +292,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         stepper.restore(ckpt.optimizer);
     }
 
-    let loader = Arc::new(Loader::new(
+    let mut loader = Loader::new(
         manifest.clone(),
         LoaderConfig {
             batch_size: cfg.train.batch_size,
@@ -253,8 +300,24 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
             crop_size: cfg.model.input_size,
             seed: cfg.seed,
             occlude: schedule.mode == TrainingMode::Full,
+            painted_share: cfg.data.painted_share,
+            augment: cfg.augment.clone(),
         },
-    )?);
+    )?;
+    if let Some((_, targets)) = &teacher {
+        loader = loader.with_targets(Arc::new(TargetTable {
+            dim: targets.dim,
+            rows: targets.rows.clone(),
+        }))?;
+    }
+    if held_out > 0 && opts.progress {
+        eprintln!(
+            "{held_out} people named by the test pairs left out: {} people, {} photos to train on",
+            classes,
+            manifest.entries.len()
+        );
+    }
+    let loader = Arc::new(loader);
     let metrics_path = opts.out_dir.join("metrics.jsonl");
     drop_metrics_from(&metrics_path, step).map_err(write_err(&metrics_path))?;
     let mut metrics = std::fs::OpenOptions::new()
@@ -291,7 +354,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
     for data in Prefetch::spawn(loader, step, schedule.total, cfg.data.prefetch) {
         let (stage, mode) = schedule.at(data.step);
         if stage == 2 && data.step == schedule.stage1 {
-            net = begin_stage2(net, cfg, classes, &ad);
+            net = begin_stage2(net);
             stepper = stepper_for(mode);
         }
         for (path, reason) in &data.skipped {
@@ -325,6 +388,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
                     sad_occluded: terms.sad_occluded,
                     fad: terms.fad,
                     filter_diversity: terms.filter_diversity,
+                    distill: terms.distill,
                     total: terms.total,
                 };
                 let json = serde_json::to_string(&line).unwrap_or_default();
@@ -371,6 +435,18 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
             dropout: netcfg.dropout,
             num_classes: classes,
             mode: schedule.mode,
+            face_margin: netcfg.face_margin,
+            distill_dim: netcfg.distill_dim,
+            teacher: cfg
+                .distill
+                .as_ref()
+                .zip(teacher.as_ref())
+                .map(|(d, (t, _))| trained::TeacherRecord {
+                    path: d.teacher.clone(),
+                    sha256: t.sha256().to_owned(),
+                    kind: format!("{:?}", d.kind).to_lowercase(),
+                    weight: d.weight,
+                }),
             steps: schedule.total,
             seed: cfg.seed,
             data: TrainingData {

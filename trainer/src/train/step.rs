@@ -71,6 +71,7 @@ mod tests {
             occluded: Some(occluder.apply(clean.clone(), (7, 7))),
             clean,
             labels: Tensor::<1, Int>::from_ints([0, 1, 2, 3, 0, 1, 2, 3], device),
+            targets: None,
         }
     }
 
@@ -115,13 +116,14 @@ mod tests {
             width_multiplier: 0.0625,
             num_classes: 2,
             top_k: 2,
-            dropout: 0.4,
+            ..NetConfig::tiny(2)
         };
         let net = cfg.init(&device);
         let batch = Batch {
             clean: Tensor::<4>::zeros([2, 3, 16, 16], &device),
             occluded: None,
             labels: Tensor::<1, Int>::from_ints([0, 1], &device),
+            targets: None,
         };
         let mut stepper = Stepper::new(
             &adam_paper(),

@@ -27,6 +27,20 @@ pub struct TrainingData {
     pub source_size: usize,
 }
 
+/// The teacher a run distilled from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherRecord {
+    /// The teacher's file as given.
+    pub path: PathBuf,
+    /// Its sha256.
+    pub sha256: String,
+    /// Distillation term and weight.
+    pub kind: String,
+    /// The term's weight.
+    pub weight: f64,
+}
+
 /// A trained network: its shape, how it was trained and on what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +57,15 @@ pub struct TrainedModel {
     pub num_classes: usize,
     /// The loss the head was trained with.
     pub mode: TrainingMode,
+    /// Margin of the face region the maps are restricted to (absent: the whole frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_margin: Option<f32>,
+    /// Teacher embedding length of the distillation projection (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill_dim: Option<usize>,
+    /// The teacher distilled from, as the card records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherRecord>,
     /// Steps of the whole schedule.
     pub steps: u64,
     /// The run seed.
@@ -81,6 +104,8 @@ impl TrainedModel {
             num_classes: self.num_classes,
             top_k: self.top_k,
             dropout: self.dropout,
+            face_margin: self.face_margin,
+            distill_dim: self.distill_dim,
         }
     }
 
