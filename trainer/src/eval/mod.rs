@@ -578,7 +578,10 @@ fn evaluate_lfw(
         data: subset.join("manifest.csv"),
         ..request.clone()
     };
-    let mut evaluation = evaluate(&subset_request, progress)?;
+    let evaluation = evaluate(&subset_request, progress);
+    // The subset lists paths of this machine's data: it is scaffolding, not part of the report.
+    let _ = std::fs::remove_dir_all(&subset);
+    let mut evaluation = evaluation?;
     let card = &evaluation.card;
     let model_path = card.verify_model(&evaluation.card_path)?;
     let onnx = std::fs::read(&model_path).map_err(|source| CardError::Read {
