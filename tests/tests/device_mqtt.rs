@@ -110,7 +110,16 @@ fn events_heat_maps_and_state_reach_the_broker() {
     );
     // State: the model and the gallery.
     let state = json(on(&got, &format!("{base}/state"))[0]);
-    assert_eq!(state["model_id"], "facegate-synth-small-v1");
+    // The shipped default model, as its card names it.
+    let card: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../models/default/facegate.card.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["model_id"], card["model_id"]);
     assert_eq!(state["people"], 1);
     assert_eq!(state["templates"], 1);
 
