@@ -162,6 +162,17 @@ impl Manifest {
         }
     }
 
+    /// The same crops of the identities in `names` only (see [`Self::without_identities`]).
+    pub fn only_identities(&self, names: &std::collections::HashSet<String>) -> Self {
+        let others = self
+            .identities
+            .iter()
+            .filter(|n| !names.contains(*n))
+            .cloned()
+            .collect();
+        self.without_identities(&others)
+    }
+
     /// Number of identities (classifier outputs).
     pub fn num_classes(&self) -> usize {
         self.identities.len()

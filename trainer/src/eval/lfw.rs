@@ -10,6 +10,7 @@
 use super::embed::run_model;
 use crate::data::{FaceSet, FoldPairs, Manifest, Painted, five_points, push_crop};
 use crate::scores::{PairScores, Report};
+use crate::synth::occluder::{Occlusion, paint_window};
 use crate::teacher::Teacher;
 use crate::train::Occluder;
 use facegate_contract::metrics::Roc;
@@ -67,7 +68,7 @@ pub struct Row {
 pub struct Lfw {
     /// The folds tested.
     pub folds: Vec<u32>,
-    /// Pairs in those folds, and pairs dropped because a photo was not prepared.
+    /// Pairs measured, and listed pairs dropped because a photo is not in the manifest.
     pub pairs: (usize, usize),
     /// People in the kept pairs.
     pub people: usize,
@@ -126,12 +127,7 @@ fn spoil(
             let (xs, ys) = (Occluder::X_RANGE, Occluder::Y_RANGE);
             let x = xs.start() + next(xs.end() - xs.start() + 1);
             let y = ys.start() + next(ys.end() - ys.start() + 1);
-            let w = Occluder::window(x, y).scaled_to(image.width() as usize);
-            for (i, j, px) in image.enumerate_pixels_mut() {
-                if w.covers(i as usize, j as usize) {
-                    *px = image::Rgb([0, 0, 0]);
-                }
-            }
+            paint_window(&mut image, &Occlusion::Window(Occluder::window(x, y)));
         }
     }
     image
@@ -235,7 +231,6 @@ pub fn measure(
     source_size: usize,
     manifest: &Manifest,
     kept: &FoldPairs,
-    dropped: usize,
     folds: &[u32],
     teacher: Option<&Teacher>,
     batch: usize,
@@ -366,7 +361,7 @@ pub fn measure(
     bar.finish_and_clear();
     Ok(Lfw {
         folds: folds.to_vec(),
-        pairs: (pairs.len(), dropped + missing),
+        pairs: (pairs.len(), missing),
         people: kept.people.len(),
         rank1: (model_rank, teacher_rank),
         rows,

@@ -187,36 +187,14 @@ struct SetSource {
     pairs: Option<PathBuf>,
 }
 
-/// Reads a `a,b,same` pairs file (crop paths relative to its folder, same = 1 or 0).
+/// Reads a `a,b,same[,fold]` pairs file (crop paths relative to its folder), every fold.
 fn load_pairs(path: &Path) -> Result<Vec<(PathBuf, PathBuf, bool)>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::Data {
-        path: path.to_owned(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let base = path.parent().unwrap_or_else(|| Path::new(""));
-    let mut pairs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || (i == 0 && line.starts_with("a,b,same")) {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let same = match fields.as_slice() {
-            [_, _, "1"] | [_, _, "1", _] => true,
-            [_, _, "0"] | [_, _, "0", _] => false,
-            _ => {
-                return Err(EvalError::Data {
-                    path: path.to_owned(),
-                    message: format!(
-                        "line {}: expected `a,b,same[,fold]` with same 0 or 1, got {line:?}",
-                        i + 1
-                    ),
-                });
-            }
-        };
-        pairs.push((base.join(fields[0]), base.join(fields[1]), same));
-    }
-    Ok(pairs)
+    crate::data::fold_pairs(path, &[])
+        .map(|kept| kept.pairs)
+        .map_err(|message| EvalError::Data {
+            path: path.to_owned(),
+            message,
+        })
 }
 
 fn discover(data: &Path) -> Result<(Vec<SetSource>, bool), EvalError> {
@@ -533,13 +511,7 @@ fn evaluate_lfw(
     };
     let kept = crate::data::fold_pairs(&pairs_path, folds).map_err(|m| data_err(&pairs_path, m))?;
     let manifest = Manifest::load(&manifest_path)?;
-    let others: std::collections::HashSet<String> = manifest
-        .identities
-        .iter()
-        .filter(|n| !kept.people.contains(*n))
-        .cloned()
-        .collect();
-    let test = manifest.without_identities(&others);
+    let test = manifest.only_identities(&kept.people);
     let subset = request.out.join("lfw-test");
     let write = |path: PathBuf, text: String| {
         std::fs::create_dir_all(&subset)
@@ -601,16 +573,12 @@ fn evaluate_lfw(
     let source_size = request
         .source_size
         .unwrap_or(crate::synth::crop_size(card.input.width) as usize);
-    let total_pairs = crate::data::fold_pairs(&pairs_path, folds)
-        .map(|k| k.pairs.len())
-        .unwrap_or(0);
     let measured = lfw::measure(
         &onnx,
         size,
         source_size,
         &test,
         &kept,
-        total_pairs.saturating_sub(kept.pairs.len()),
         folds,
         teacher.as_ref(),
         request.batch,

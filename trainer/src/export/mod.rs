@@ -198,13 +198,7 @@ pub fn export(request: &ExportRequest) -> Result<ExportReport, ExportError> {
                 path: pairs.clone(),
                 message,
             })?;
-        let others = manifest
-            .identities
-            .iter()
-            .filter(|n| !kept.people.contains(*n))
-            .cloned()
-            .collect();
-        manifest = manifest.without_identities(&others);
+        manifest = manifest.only_identities(&kept.people);
     }
     let provenance = match &request.provenance {
         Some(path) => Some(provenance(path, &trained)?),
