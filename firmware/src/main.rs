@@ -9,6 +9,27 @@ use facegate::publish::{ConsoleSink, HeatmapFolder, Sink};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `println!` for the command's own output: when standard output is a closed pipe
+/// (`facegate check-config FILE | head`) the command ends quietly with success, as Unix tools
+/// do, instead of panicking; any other write error is reported and ends it with failure.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(&e);
+        }
+    }};
+}
+
+/// Ends the program after a failed write to standard output.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(1)
+}
+
 /// facegate: face recognition at the door.
 #[derive(Parser)]
 #[command(version, about)]
@@ -259,10 +280,10 @@ fn bench(config: &Path, backend: Option<Backend>, opts: facegate::bench::BenchOp
     let mut device = Device::from_config(cfg)?;
     device.enroll()?;
     let rows = facegate::bench::run(&mut device, &opts)?;
-    println!("| measurement | value | target |");
-    println!("|---|---|---|");
+    outln!("| measurement | value | target |");
+    outln!("|---|---|---|");
     for r in rows {
-        println!("| {} | {} | {} |", r.what, r.value, r.target);
+        outln!("| {} | {} | {} |", r.what, r.value, r.target);
     }
     Ok(())
 }
@@ -291,7 +312,7 @@ fn gallery(action: GalleryAction) -> Res<()> {
     match action {
         GalleryAction::List { config } => {
             let people = summaries(&config)?;
-            println!("{}", serde_json::to_string_pretty(&people)?);
+            outln!("{}", serde_json::to_string_pretty(&people)?);
         }
         GalleryAction::Remove { config, id } => {
             let (_, mut gallery) = open_gallery(&config)?;
@@ -317,7 +338,7 @@ fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
     let matcher = device.matcher()?;
     let explained =
         facegate::pipeline::explain::explain_photo(&device.models, &device.cfg, &matcher, photo)?;
-    println!("{}", serde_json::to_string_pretty(&explained.summary)?);
+    outln!("{}", serde_json::to_string_pretty(&explained.summary)?);
     match explained.heatmap {
         Some(png) => {
             facegate_contract::fsutil::write_atomic_in(out, &png)
@@ -330,14 +351,14 @@ fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
 }
 
 fn print_summary(path: &Path, cfg: &Config) {
-    println!("{}: OK", path.display());
-    println!("  device   {} ({})", cfg.device.id, cfg.device.name);
+    outln!("{}: OK", path.display());
+    outln!("  device   {} ({})", cfg.device.id, cfg.device.name);
     match &cfg.model_card {
-        Some(card) => println!(
+        Some(card) => outln!(
             "  model    {} (card valid, model hash matches)",
             card.display()
         ),
-        None => println!(
+        None => outln!(
             "  model    none set: `facegate run` will use the shipped default model ({})",
             facegate::model::default_card().display()
         ),
@@ -350,7 +371,7 @@ fn print_summary(path: &Path, cfg: &Config) {
             t.engine_dir.display()
         ),
     };
-    println!("  embedder {embedder}");
+    outln!("  embedder {embedder}");
     let source = match &cfg.source {
         Source::V4l2 {
             device,
@@ -372,14 +393,18 @@ fn print_summary(path: &Path, cfg: &Config) {
         Source::Mjpeg(p) => format!("MJPEG file {}", p.display()),
         Source::Y4m(p) => format!("Y4M file {}", p.display()),
     };
-    println!("  source   {source}");
-    println!(
+    outln!("  source   {source}");
+    outln!(
         "  mqtt     {}:{} topics {}/{}/... client id {}",
-        cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.prefix, cfg.device.id, cfg.mqtt.client_id
+        cfg.mqtt.host,
+        cfg.mqtt.port,
+        cfg.mqtt.prefix,
+        cfg.device.id,
+        cfg.mqtt.client_id
     );
-    println!("  storage  {}", cfg.storage_dir.display());
+    outln!("  storage  {}", cfg.storage_dir.display());
     let photos: usize = cfg.people.iter().map(|p| p.photos.len()).sum();
-    println!(
+    outln!(
         "  people   {} with {photos} photo(s), all decoded",
         cfg.people.len()
     );
@@ -387,7 +412,7 @@ fn print_summary(path: &Path, cfg: &Config) {
         let threshold = p
             .threshold
             .map_or(String::from("card default"), |t| format!("{t}"));
-        println!(
+        outln!(
             "    {:<12} {:<24} {} photo(s), threshold {threshold}",
             p.id,
             p.name,

@@ -10,6 +10,38 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+
+/// `println!` for the command's own output: when standard output is a closed pipe
+/// (`facegate check-config FILE | head`) the command ends quietly with success, as Unix tools
+/// do, instead of panicking; any other write error is reported and ends it with failure.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(&e);
+        }
+    }};
+}
+
+/// `print!` with [`outln!`]'s handling of a closed pipe (flushed at once, so the error shows).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = write!(stdout, $($arg)*).and_then(|()| stdout.flush()) {
+            stdout_failed(&e);
+        }
+    }};
+}
+
+/// Ends the program after a failed write to standard output.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(1)
+}
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// facegate-train: train, measure and export the facegate face model.
@@ -239,7 +271,7 @@ fn main() -> ExitCode {
             };
             match bench(&cfg, backend, python.as_deref(), !no_train) {
                 Ok(table) => {
-                    print!("{table}");
+                    out!("{table}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -318,12 +350,12 @@ fn main() -> ExitCode {
             match facegate_train::prepare::prepare(&src, &layout, &out, &opts) {
                 Ok(summary) => {
                     for (path, n) in &summary.manifests {
-                        println!("{}: {n} crops", path.display());
+                        outln!("{}: {n} crops", path.display());
                     }
                     if let Some((kept, dropped)) = summary.pairs {
-                        println!("pairs: {kept} kept, {dropped} dropped (a photo was left out)");
+                        outln!("pairs: {kept} kept, {dropped} dropped (a photo was left out)");
                     }
-                    println!(
+                    outln!(
                         "{} photos left out (see {}), {} with several faces (the largest kept)",
                         summary.skipped,
                         out.join("skipped.csv").display(),
@@ -362,7 +394,7 @@ fn main() -> ExitCode {
             match facegate_train::eval::run(&request, std::io::stderr().is_terminal()) {
                 Ok((evaluation, report)) => {
                     for s in &evaluation.sets {
-                        println!(
+                        outln!(
                             "{:<11} EER {:6.2}%  rank-1 {:6.2}%  TAR@FAR~1e-3 {:6.2}%",
                             s.name,
                             100.0 * s.verification.eer,
@@ -372,7 +404,7 @@ fn main() -> ExitCode {
                     }
                     if let Some(lfw) = &evaluation.lfw {
                         for r in &lfw.rows {
-                            println!(
+                            outln!(
                                 "LFW {:<8} {:<10} accuracy {:6.2}%  TAR@FAR=1e-3 {:.3}",
                                 r.model,
                                 r.variant,
@@ -381,9 +413,9 @@ fn main() -> ExitCode {
                             );
                         }
                     }
-                    println!("report: {}", report.display());
+                    outln!("report: {}", report.display());
                     if request.update_card {
-                        println!("card updated: {}", evaluation.card_path.display());
+                        outln!("card updated: {}", evaluation.card_path.display());
                     }
                     ExitCode::SUCCESS
                 }
@@ -395,7 +427,7 @@ fn main() -> ExitCode {
         }
         Command::Compare { reports, out } => match facegate_train::eval::compare::table(&reports) {
             Ok(table) => {
-                print!("{table}");
+                out!("{table}");
                 if let Some(path) = out {
                     let written = facegate_contract::fsutil::write_atomic(&path, table.as_bytes());
                     if let Err(e) = written {
@@ -412,7 +444,7 @@ fn main() -> ExitCode {
         },
         Command::Curves { run } => match facegate_train::curves::write(&run) {
             Ok(path) => {
-                println!("{}", path.display());
+                outln!("{}", path.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -422,7 +454,7 @@ fn main() -> ExitCode {
         },
         Command::Scores { file } => match facegate_train::scores::report_file(&file) {
             Ok(report) => {
-                print!("{report}");
+                out!("{report}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -442,13 +474,13 @@ fn synth(config: &facegate_train::synth::SynthConfig, out: &std::path::Path) -> 
             return ExitCode::FAILURE;
         }
     };
-    println!("{} synthetic faces in {}", summary.images, out.display());
-    println!("train: {}", summary.train.display());
+    outln!("{} synthetic faces in {}", summary.images, out.display());
+    outln!("train: {}", summary.train.display());
     for (kind, path) in &summary.tests {
-        println!("test {}: {}", kind.name(), path.display());
+        outln!("test {}: {}", kind.name(), path.display());
     }
     match facegate_train::synth::preview(config, &out.join("preview.png")) {
-        Ok(()) => println!("preview: {}", out.join("preview.png").display()),
+        Ok(()) => outln!("preview: {}", out.join("preview.png").display()),
         Err(e) => eprintln!("warning: no preview: {e}"),
     }
     ExitCode::SUCCESS
@@ -461,13 +493,15 @@ fn export(request: ExportRequest) -> ExitCode {
                 eprintln!("skipped {}: {reason}", path.display());
             }
             let d = |v: Option<f64>| v.map_or("-".to_owned(), |d| format!("{d:.2} px"));
-            println!("wrote {} (sha256 {})", r.onnx.display(), r.sha256);
-            println!("wrote {}", r.card.display());
-            println!(
+            outln!("wrote {} (sha256 {})", r.onnx.display(), r.sha256);
+            outln!("wrote {}", r.card.display());
+            outln!(
                 "tract vs burn on {} held-out faces: max |diff| feature {:.2e}, maps {:.2e}",
-                r.agreement.faces, r.agreement.feature, r.agreement.maps
+                r.agreement.faces,
+                r.agreement.feature,
+                r.agreement.maps
             );
-            println!(
+            outln!(
                 "peak map over {} faces: spreadness d positive {}, negative {}",
                 r.peaks.faces,
                 d(r.peaks.d_positive),
@@ -596,7 +630,7 @@ fn train(
     match run(&cfg, &opts, &device) {
         Ok(s) => {
             let state = if s.stopped { "stopped" } else { "finished" };
-            println!(
+            outln!(
                 "{state} at step {}/{} ({} unusable images); run folder {}",
                 s.next_step,
                 s.total_steps,
@@ -604,7 +638,7 @@ fn train(
                 opts.out_dir.display()
             );
             if let Some(t) = s.last {
-                println!(
+                outln!(
                     "last loss {:.4} (ce {:.4}, masked ce {:.4}, sad {:.4}/{:.4}, fad {:.4}, div {:.4})",
                     t.total,
                     t.ce,
