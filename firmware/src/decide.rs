@@ -84,7 +84,7 @@ pub struct Observation {
 pub enum Lifecycle {
     /// First event of this track.
     New,
-    /// The track's band or person changed.
+    /// The track's band or person changed, or a door decision was taken.
     Update,
     /// The track left the view.
     End,
@@ -123,6 +123,9 @@ pub struct Decision {
     pub agreeing: u32,
     /// The door decision, when one is taken with this event.
     pub access: Option<Access>,
+    /// The band or person differs from the track's previous event (always for `new`, never
+    /// for `end`): false on an event sent only to carry a door decision.
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +219,7 @@ impl Decider {
                     person: t.person.clone(),
                     agreeing: t.agreeing,
                     access: None,
+                    changed: false,
                 });
             }
             alive
@@ -303,6 +307,7 @@ impl Decider {
                     person: track.person.clone(),
                     agreeing: track.agreeing,
                     access,
+                    changed,
                 });
             }
         }
@@ -338,6 +343,7 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].lifecycle, Lifecycle::New);
         assert_eq!(e[0].access, None, "one frame is not enough");
+        assert!(e[0].changed);
         let e = d.frame(1, secs(0), &[seen(Band::Match, Some("ann"))]);
         assert_eq!(
             e[0].access,
@@ -345,6 +351,8 @@ mod tests {
                 person: "ann".into()
             })
         );
+        // Sent for the decision alone: the outcome is the one already told.
+        assert!(!e[0].changed);
         // Same visit: nothing more, however long ann stays.
         for s in 2..10 {
             assert!(
@@ -355,6 +363,7 @@ mod tests {
         // She leaves; the track ends.
         let e = d.frame(20, secs(2), &[]);
         assert_eq!(e[0].lifecycle, Lifecycle::End);
+        assert!(!e[0].changed);
         // Back within the cool-down: refused for that reason.
         d.frame(21, secs(3), &[seen(Band::Match, Some("ann"))]);
         let e = d.frame(22, secs(3), &[seen(Band::Match, Some("ann"))]);

@@ -13,7 +13,9 @@ use crate::matching::Matcher;
 use crate::model::{ModelError, Models};
 use crate::pipeline::{self, Pipeline, PipelineError, RunStats};
 use crate::publish::access::AccessSigner;
-use crate::publish::mqtt::{AccessSettings, FrigateMirror, MqttLink, MqttSettings};
+use crate::publish::mqtt::{
+    AccessSettings, CommandInbox, Discovery, FrigateMirror, MqttLink, MqttSettings,
+};
 use crate::publish::outbox::{Outbox, OutboxError};
 use crate::publish::state::DeviceState;
 use crate::publish::topics::Topics;
@@ -106,7 +108,7 @@ fn remove_stale_scratch(dir: &Path) {
 /// A command's progress as a run reports it: verdicts on `.../enroll/progress`, and the
 /// watchdog fed between the photos of a long enrollment.
 struct Reporting<'a> {
-    inbox: &'a crate::publish::mqtt::CommandInbox,
+    inbox: &'a CommandInbox,
     supervisor: &'a mut Supervisor,
 }
 
@@ -118,6 +120,24 @@ impl crate::command::Progress for Reporting<'_> {
     fn alive(&mut self) {
         self.supervisor.alive();
     }
+}
+
+/// Runs one accepted command between two frames: answers it on its response topic and, when
+/// the gallery changed (an enrollment, an erasure), re-publishes the retained state, so a
+/// dashboard's count of enrolled people is never stale.
+pub fn serve_command(
+    command: &crate::command::Command,
+    inbox: &CommandInbox,
+    models: &Models,
+    cfg: &Config,
+    gallery: &mut Gallery,
+    pipeline: &mut Pipeline,
+    progress: &mut dyn crate::command::Progress,
+) {
+    let response = crate::command::run(command, models, cfg, gallery, pipeline, progress);
+    inbox.respond(command, &response);
+    let index = pipeline.matcher().index();
+    inbox.gallery_changed(index.people().len(), index.len());
 }
 
 /// What a run did.
@@ -275,10 +295,16 @@ impl Device {
             client_id: cfg.mqtt.client_id.clone(),
             credentials: cfg.mqtt.credentials.clone(),
             keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_seconds),
-            discovery: cfg
-                .home_assistant
-                .discovery
-                .then(|| (cfg.home_assistant.prefix.clone(), cfg.device.name.clone())),
+            discovery: if cfg.home_assistant.discovery {
+                Discovery::Announce {
+                    prefix: cfg.home_assistant.prefix.clone(),
+                    name: cfg.device.name.clone(),
+                }
+            } else {
+                Discovery::Withdraw {
+                    prefix: cfg.home_assistant.prefix.clone(),
+                }
+            },
             tls: match &cfg.mqtt.tls {
                 Some(t) => Some(crate::publish::tls::client_config(t)?),
                 None => None,
@@ -381,9 +407,7 @@ impl Device {
                     inbox: &inbox,
                     supervisor: &mut *supervisor,
                 };
-                let response =
-                    crate::command::run(&command, models, cfg, gallery, p, &mut progress);
-                inbox.respond(&command, &response);
+                serve_command(&command, &inbox, models, cfg, gallery, p, &mut progress);
             }
             Ok(())
         };

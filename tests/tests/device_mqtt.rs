@@ -45,6 +45,33 @@ fn json(m: &Received) -> Value {
     serde_json::from_slice(&m.payload).unwrap()
 }
 
+/// What a Home Assistant event entity declared by `component` fires for `events`: its
+/// `value_template` rendered with `value_json` (Jinja, as Home Assistant renders it); an empty
+/// rendering fires nothing, anything else must be a JSON object naming one of its
+/// `event_types`.
+fn fired(component: &Value, events: &[Value]) -> Vec<Value> {
+    let template = component["value_template"].as_str().unwrap();
+    let types = component["event_types"].as_array().unwrap();
+    let env = minijinja::Environment::new();
+    let template = env.template_from_str(template).unwrap();
+    events
+        .iter()
+        .filter_map(|e| {
+            let out = template
+                .render(minijinja::context! { value_json => e })
+                .unwrap();
+            (!out.trim().is_empty()).then(|| {
+                let fired: Value = serde_json::from_str(&out).unwrap();
+                assert!(
+                    types.contains(&fired["event_type"]),
+                    "{fired} not in {types:?}"
+                );
+                fired
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn events_heat_maps_and_state_reach_the_broker() {
     let broker = Broker::shared();
@@ -227,6 +254,24 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(d["availability_topic"], format!("{base}/availability"));
     assert_eq!(d["cmps"][format!("{id}_face")]["state_topic"], events_topic);
     assert_eq!(d["cmps"][format!("{id}_heatmap")]["p"], "image");
+    // What Home Assistant's event entities fire for this visit, their templates rendered over
+    // every event as Home Assistant renders them: one `match` for Obama's visit (not again when
+    // the grant follows, nor when his track ends), one `unknown` for the stranger, and one
+    // door decision per decision the device signed.
+    let face = fired(&d["cmps"][format!("{id}_face")], &events);
+    let matches: Vec<&Value> = face.iter().filter(|f| f["event_type"] == "match").collect();
+    assert_eq!(matches.len(), 1, "{face:#?}");
+    assert_eq!(matches[0]["name"], "Barack Obama");
+    assert_eq!(matches[0]["event_id"], grant["id"]);
+    assert_eq!(
+        face.iter().filter(|f| f["event_type"] == "unknown").count(),
+        1,
+        "{face:#?}"
+    );
+    let door_events = fired(&d["cmps"][format!("{id}_door")], &events);
+    let kinds: Vec<&Value> = door_events.iter().map(|f| &f["event_type"]).collect();
+    assert_eq!(kinds.len(), access.len(), "{door_events:#?}");
+    assert!(kinds.contains(&&Value::from("grant")) && kinds.contains(&&Value::from("deny")));
 
     // The face crop of the recognised face (a JPEG), none of the stranger's; the last person,
     // retained.
@@ -377,6 +422,14 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
 
     let rec = Recorder::start(&broker, &format!("{base}/response/#"));
     let progress = Recorder::start(&broker, &format!("{base}/enroll/progress"));
+    let states = Recorder::start(&broker, &format!("{base}/state"));
+    // The retained state's count of enrolled people, as a dashboard last saw it.
+    let people_shown = |n: u64| {
+        let got = states.wait_until(LIMIT, |got| {
+            got.last().is_some_and(|m| json(m)["people"] == n)
+        });
+        json(got.last().unwrap())["people"].as_u64().unwrap()
+    };
     let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
     device.enroll().unwrap();
     let matcher = device.matcher().unwrap();
@@ -450,15 +503,15 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     let mut serve = |commands: &[facegate::command::Command], p: &mut Pipeline| {
         for c in commands {
             let mut progress = |m: &Value| inbox.progress(m);
-            let response = facegate::command::run(
+            facegate::device::serve_command(
                 c,
+                &inbox,
                 &device.models,
                 &device.cfg,
                 &mut device.gallery,
                 p,
                 &mut progress,
             );
-            inbox.respond(c, &response);
         }
     };
     serve(&commands, &mut p);
@@ -469,6 +522,11 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     assert!(
         p.matcher().index().is_empty(),
         "the matcher forgets the erased person at once"
+    );
+    assert_eq!(
+        people_shown(0),
+        0,
+        "the state is re-published after an erasure"
     );
 
     // Enroll by command: a photo in the request, its verdict on enroll/progress and in the
@@ -553,6 +611,11 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
         1,
         "matched from the next frame on"
     );
+    assert_eq!(
+        people_shown(1),
+        1,
+        "the state is re-published after an enrollment"
+    );
     // The request's schedule is stored with the person and governs their decisions.
     assert_eq!(
         device.gallery.person("biden").unwrap().unwrap().schedule,
@@ -570,5 +633,47 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     assert!(scratch.is_empty(), "the request's photos are deleted");
     drop(p);
     link.close(Duration::from_secs(5)).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A device that announced itself to Home Assistant and is then configured with discovery off
+/// takes the announcement back: the retained discovery message is cleared, so Home Assistant
+/// removes the device instead of keeping entities nothing updates.
+#[test]
+fn turning_discovery_off_removes_the_device_from_home_assistant() {
+    let broker = Broker::shared();
+    let id = unique("door");
+    let topic = format!("homeassistant/device/{id}/config");
+    // What an earlier run with discovery on left on the broker.
+    let (client, mut conn) = facegate_e2e::connect(broker.options("earlier-run"));
+    client
+        .publish(&topic, rumqttc::QoS::AtLeastOnce, true, r#"{"cmps":{}}"#)
+        .unwrap();
+    facegate_e2e::wait_for(&mut conn, LIMIT, |p| {
+        matches!(p, rumqttc::Packet::PubAck(_))
+    });
+    let ha = Recorder::start(&broker, &topic);
+    assert_eq!(ha.wait_until(LIMIT, |got| !got.is_empty()).len(), 1);
+
+    let dir = facegate_e2e::device_dir(
+        &broker,
+        &id,
+        &["originals/obama2.jpg"],
+        "[home_assistant]\ndiscovery = false",
+    );
+    let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
+    device.enroll().unwrap();
+    let matcher = device.matcher().unwrap();
+    let link = device.connect(&matcher).unwrap();
+    let got = ha.wait_until(LIMIT, |got| got.len() >= 2);
+    assert!(got[1].payload.is_empty(), "{got:?}");
+    link.close(Duration::from_secs(5)).unwrap();
+    // Nothing is retained there any more: a Home Assistant starting now finds no device.
+    let late = Recorder::start(&broker, &topic);
+    assert!(
+        late.wait_until(Duration::from_secs(1), |got| !got.is_empty())
+            .is_empty()
+    );
+    drop((ha, late, client));
     std::fs::remove_dir_all(dir).unwrap();
 }

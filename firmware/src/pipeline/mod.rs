@@ -367,6 +367,7 @@ impl<'a> Pipeline<'a> {
                 },
             ),
             result: Outcome::from(d.band),
+            result_changed: d.changed,
             person,
             scores,
             occluded: candidate

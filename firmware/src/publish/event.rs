@@ -123,6 +123,11 @@ pub struct Event {
     pub frame: FrameRef,
     /// The outcome.
     pub result: Outcome,
+    /// `result` or `person` differs from this track's previous event (always on `new`, never on
+    /// `end`; false on an `update` sent only to carry a door decision). Consumers that react
+    /// once per outcome of a visit (Home Assistant's Face event) fire on this.
+    #[serde(default)]
+    pub result_changed: bool,
     /// Who, when there is a candidate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub person: Option<PersonRef>,
@@ -184,6 +189,7 @@ impl Event {
                 origin: String::new(),
             },
             result,
+            result_changed: lifecycle != Lifecycle::End,
             person: person.map(|p| PersonRef {
                 id: p.into(),
                 name: Some(format!("{p} Example")),

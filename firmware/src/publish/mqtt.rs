@@ -51,8 +51,8 @@ pub struct MqttSettings {
     pub credentials: Option<(String, String)>,
     /// Keep-alive interval.
     pub keep_alive: Duration,
-    /// Home Assistant discovery: the discovery prefix and the device's display name.
-    pub discovery: Option<(String, String)>,
+    /// What Home Assistant is told about the device.
+    pub discovery: Discovery,
     /// TLS, when the broker is reached over it.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Refused requests answered per second at most (twice as many in a burst); the rest are
@@ -251,21 +251,26 @@ impl MqttLink {
             let topics = topics.clone();
             let where_ = format!("{}:{}", settings.host, settings.port);
             let client = client.clone();
-            let discovery = settings.discovery.as_ref().map(|(prefix, name)| {
-                let device = topics
-                    .base()
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                (
-                    super::discovery::topic(prefix, &device),
-                    super::discovery::status_topic(prefix),
-                    super::discovery::payload(&topics, &device, name)
+            let device = topics
+                .base()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let discovery = match &settings.discovery {
+                Discovery::Announce { prefix, name } => Announcement {
+                    topic: super::discovery::topic(prefix, &device),
+                    status: Some(super::discovery::status_topic(prefix)),
+                    payload: super::discovery::payload(&topics, &device, name)
                         .to_string()
                         .into_bytes(),
-                )
-            });
+                },
+                Discovery::Withdraw { prefix } => Announcement {
+                    topic: super::discovery::topic(prefix, &device),
+                    status: None,
+                    payload: Vec::new(),
+                },
+            };
             let refusals = TokenBucket::new(
                 settings.refusals_per_second,
                 2.0 * settings.refusals_per_second,
@@ -522,6 +527,27 @@ impl CommandInbox {
         self.reply(self.topics.enroll_progress(), body);
     }
 
+    /// The gallery changed (an enrollment, an erasure): the retained state's counts are
+    /// updated and re-published when they differ, so dashboards never show a stale count.
+    pub fn gallery_changed(&self, people: usize, templates: usize) {
+        let mut s = self.shared.lock();
+        let Some(state) = s.state.as_mut() else {
+            return;
+        };
+        let now = (
+            serde_json::Value::from(people),
+            serde_json::Value::from(templates),
+        );
+        if (state.get("people"), state.get("templates")) == (Some(&now.0), Some(&now.1)) {
+            return;
+        }
+        state["people"] = now.0;
+        state["templates"] = now.1;
+        let message = state_message(&self.topics, state);
+        s.queues.push(message);
+        self.shared.changed.notify_all();
+    }
+
     /// Publishes the response to `command`.
     pub fn respond(&self, command: &Command, body: &serde_json::Value) {
         self.reply(self.topics.response(&command.action), body);
@@ -540,14 +566,40 @@ impl CommandInbox {
     }
 }
 
+/// What Home Assistant is told about the device (`[home_assistant]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovery {
+    /// Announce the device and its entities.
+    Announce {
+        /// Home Assistant's discovery prefix.
+        prefix: String,
+        /// The device's display name.
+        name: String,
+    },
+    /// Discovery is off: an empty retained message removes the device that an earlier run
+    /// may have announced.
+    Withdraw {
+        /// Home Assistant's discovery prefix.
+        prefix: String,
+    },
+}
+
+/// The discovery message as sent: its topic, Home Assistant's status topic (when announcing:
+/// a restart of Home Assistant asks for it again) and the payload (empty to withdraw).
+struct Announcement {
+    topic: String,
+    status: Option<String>,
+    payload: Vec<u8>,
+}
+
 struct Network<'a> {
     shared: &'a Shared,
     topics: &'a Topics,
     where_: &'a str,
     client: Client,
     gate: Option<Gate>,
-    /// Discovery topic, Home Assistant's status topic, and the payload.
-    discovery: Option<(String, String, Vec<u8>)>,
+    /// The discovery message sent on every connect.
+    discovery: Announcement,
     /// Refusals answered at most at this rate.
     refusals: TokenBucket,
     refusal_log: LogThrottle,
@@ -577,17 +629,16 @@ fn request_limit(action: &str) -> usize {
 }
 
 impl Network<'_> {
-    /// Queues the retained discovery message (on connect, and when Home Assistant restarts).
+    /// Queues the retained discovery message, or its removal (on connect, and when Home
+    /// Assistant restarts).
     fn announce(&self, s: &mut LinkState) {
-        if let Some((topic, _, payload)) = &self.discovery {
-            s.queues.push(Outgoing::new(
-                Class::Latest,
-                topic.clone(),
-                payload.clone(),
-                QoS::AtLeastOnce,
-                true,
-            ));
-        }
+        s.queues.push(Outgoing::new(
+            Class::Latest,
+            self.discovery.topic.clone(),
+            self.discovery.payload.clone(),
+            QoS::AtLeastOnce,
+            true,
+        ));
     }
 
     /// A message that is not read: counted, and logged at most once per [`LOG_EVERY`].
@@ -696,10 +747,7 @@ impl Network<'_> {
             }
             return;
         }
-        let status = self
-            .discovery
-            .as_ref()
-            .map(|(_, status, _)| status.as_str());
+        let status = self.discovery.status.as_deref();
         let is_request = p.topic.starts_with(&topics.requests_prefix());
         if (is_request || status == Some(p.topic.as_str())) && p.retain {
             self.shared.lock().requests.retained += 1;
@@ -753,7 +801,7 @@ impl Network<'_> {
                             .client
                             .try_subscribe(topics.requests(), QoS::AtLeastOnce);
                     }
-                    if let Some((_, status, _)) = &self.discovery {
+                    if let Some(status) = &self.discovery.status {
                         let _ = self.client.try_subscribe(status, QoS::AtLeastOnce);
                     }
                     let _ = self
