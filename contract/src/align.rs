@@ -69,7 +69,8 @@ const TEMPLATE_112: [[f32; 2]; 5] = [
 impl AlignmentTemplate {
     /// facegate's template for a square `size` x `size` network input: the 112x112 InsightFace
     /// template scaled to the frame. At 96x96 the eyes sit near y = 44 and the mouth near y = 79,
-    /// which puts the paper's six occlusion boxes (method.md) over forehead, eyes, nose and mouth.
+    /// which puts the paper's six occlusion boxes (docs/method.md) over forehead, eyes, nose and
+    /// mouth.
     pub fn square(size: u32) -> Self {
         let s = size as f32 / 112.0;
         let points = TEMPLATE_112.map(|[x, y]| Point::new(x * s, y * s));

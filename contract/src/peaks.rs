@@ -5,7 +5,7 @@
 //! device finds each filter's peak on the probe's own maps to tell which filters an occlusion
 //! reached. Both use [`map_peaks`], so "where a filter fired" means one thing.
 //!
-//! Definitions (method.md, made precise here): a map is a `height x width` grid of cells, each
+//! Definitions (docs/method.md, made precise here): a map is a `height x width` grid of cells, each
 //! `cell` input pixels square; a cell's location is its centre in input pixels,
 //! `((col + 0.5) * cell - 0.5, (row + 0.5) * cell - 0.5)` (pixel centres at integers). The
 //! positive peak is the argmax if the maximum is > 0, the negative peak the argmin if the minimum

@@ -1,4 +1,4 @@
-//! The run configuration: every constant of method.md, overridable in a TOML file.
+//! The run configuration: every constant of docs/method.md, overridable in a TOML file.
 //!
 //! Position: read once by `facegate-train train` before anything else. Defaults are the
 //! paper's (released code's) values; `validate` reports every out-of-range value by its field.

@@ -1,7 +1,7 @@
 //! facegate-train: trains the SAD/FAD face model, measures it, and exports it with its card.
 //!
 //! Layout: `config` (the run's TOML), `data` (manifest and batch loader), `model` (the network
-//! of method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
+//! of docs/method.md), `loss` (its training losses, one file each), `train` (occluder, objective,
 //! optimiser step, run loop, checkpoints), `curves` (training curves SVG), `measure` (peak map),
 //! `scores` (verification report from pair scores), `synth` (synthetic faces), `prepare`
 //! (real photos to aligned crops through the device's detector), `teacher` (the pretrained

@@ -54,7 +54,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model as a run config says (defaults: method.md's recipe). Writes checkpoints,
+    /// Train a model as a run config says (defaults: docs/method.md's recipe). Writes checkpoints,
     /// metrics.jsonl and, when the schedule completes, model.bpk into OUT. Ctrl-C stops after
     /// the current step with a checkpoint; --resume continues from it.
     Train {

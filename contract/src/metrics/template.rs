@@ -1,4 +1,4 @@
-//! Set-to-set (template) distance, as used for IJB-A style evaluation (method.md).
+//! Set-to-set (template) distance, as used for IJB-A style evaluation (docs/method.md).
 
 use super::MetricsError;
 use crate::similarity::cosine;

@@ -1,4 +1,4 @@
-//! The MQTT topics, in one place: `<prefix>/<device id>/...` (device.md, "MQTT contract").
+//! The MQTT topics, in one place: `<prefix>/<device id>/...` (docs/usage.md, "MQTT").
 
 /// Every topic the device publishes on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Interpretability, measured (method.md, "Interpretability figures, made measurable"): where
+//! Interpretability, measured (docs/method.md, "Evaluation and interpretability measures"): where
 //! each filter fires on the clean test faces (peak-location map, spreadness d, consistency
 //! sigma), heat maps of ten filters (paper Fig. 2), and which features a box over a facial part
 //! changes and whether those filters' peaks lie under it (Fig. 4).

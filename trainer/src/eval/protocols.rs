@@ -1,4 +1,4 @@
-//! The evaluation protocols of method.md, on embedded sets. The gallery is always the clean
+//! The evaluation protocols of docs/method.md, on embedded sets. The gallery is always the clean
 //! set (people enroll unoccluded at the door); the probe set may carry an occluder. Pairs are
 //! exhaustive rather than sampled, so the numbers do not move between runs.
 
@@ -118,7 +118,7 @@ fn half_templates(set: &Embedded, first_half: bool) -> Vec<(String, Vec<&[f32]>)
 
 /// Template (set) matching, as for IJB-A: each person's clean photos of the first half make
 /// one template, their probe photos of the second half another; templates are compared with
-/// method.md's set distance and scored `1 - distance`.
+/// docs/method.md's set distance and scored `1 - distance`.
 pub fn templates(gallery: &Embedded, probe: &Embedded) -> Result<PairScores, MetricsError> {
     let (a, b) = (half_templates(gallery, true), half_templates(probe, false));
     let mut scores = PairScores::default();

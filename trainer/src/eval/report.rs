@@ -295,7 +295,7 @@ fn interpretability(md: &mut String, e: &Evaluation) {
     let _ = writeln!(
         md,
         "\n## Interpretability (clean set, {} faces, {side}x{side} input)\n\n\
-         **Definitions** (method.md; the paper does not spell out d, this is ours): for each \
+         **Definitions** (docs/method.md; the paper does not spell out d, this is ours): for each \
          filter j and face, the positive peak is the argmax of its sparse map (if > 0) and the \
          negative peak the argmin (if < 0), in input pixels (cell centre x {:.0}). c_j is the \
          |peak|-weighted mean location over faces and sigma_j the weighted mean distance of the \

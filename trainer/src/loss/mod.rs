@@ -1,4 +1,4 @@
-//! The training losses of method.md, one file each: cross-entropy (plain and masked), Spatial
+//! The training losses of docs/method.md, one file each: cross-entropy (plain and masked), Spatial
 //! Activation Diversity, Feature Activation Diversity, filter-weight diversity, and distillation
 //! from a teacher embedder (our addition, for training on few real photos).
 //!

@@ -43,7 +43,7 @@ pub fn spatial_activation_diversity(maps: Tensor<4>) -> Tensor<1> {
     mean_pairwise_cos2(smooth.reshape([n, c, h * w])).mean()
 }
 
-/// Sigma of the smoothing Gaussian (method.md).
+/// Sigma of the smoothing Gaussian (docs/method.md).
 const SIGMA: f64 = 1.5;
 
 /// The normalised 3-tap Gaussian; its outer product with itself is [`gaussian_kernel_3x3`].

@@ -8,7 +8,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::elu;
 
-/// The encoder layers of method.md: (name, stride, channels in the paper's network).
+/// The encoder layers of docs/method.md: (name, stride, channels in the paper's network).
 const LAYERS: [(&str, usize, usize); 14] = [
     ("k0_1", 1, 32),
     ("k0_2", 1, 64),

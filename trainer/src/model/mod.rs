@@ -1,5 +1,5 @@
-//! The network of method.md: a CASIA-Net style backbone, the interpretable hypercolumn head with
-//! per-filter top-k sparsification, the pooled identity feature, and the training classifier.
+//! The network of docs/method.md: a CASIA-Net style backbone, the interpretable hypercolumn head
+//! with per-filter top-k sparsification, the pooled identity feature, and the training classifier.
 //!
 //! Position: the trainer's model. Exported to ONNX for the device, whose embedder sees only the
 //! feature and the sparsified maps. Shapes follow the paper at width multiplier 1 and 96x96 input;

@@ -1,4 +1,4 @@
-//! The training objective of method.md, composed for each ablation mode:
+//! The training objective of docs/method.md, composed for each ablation mode:
 //! `L = 2 CE(clean) + 2 CE(masked occluded) + SAD(clean) + SAD(occluded) + 0.1 FAD + 100 L_divW`.
 
 use crate::loss::{
