@@ -2,15 +2,18 @@
 //! loaded once at start-up and shared by every stage that needs them.
 
 use crate::align::Aligner;
-use crate::config::{EmbedderConfig, TensorRtConfig};
 use crate::embed::{EmbedError, Embedder, TractEmbedder};
+use crate::embed::{EmbedderConfig, TensorRtConfig};
 use facegate_contract::ModelCard;
 use facegate_contract::occlusion::RegionMap;
 use facegate_detect::{DetectError, Detector, DetectorConfig};
 use std::path::{Path, PathBuf};
 
 /// Where the shipped models are found when the config names none: `$FACEGATE_MODELS`, else
-/// `models/` in the working folder, else `models/` of the checkout the binary was built in.
+/// `models/` in the working folder, else beside the program: `share/facegate/models` of the
+/// prefix it is installed in (`/usr/bin/facegate` -> `/usr/share/facegate/models`) or `models/`
+/// of the checkout it was built in (`target/debug/facegate` -> `models/`). Nothing is fixed at
+/// build time, so a binary copied to a board never looks for the build machine's folders.
 pub fn models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FACEGATE_MODELS") {
         return PathBuf::from(dir);
@@ -19,7 +22,18 @@ pub fn models_dir() -> PathBuf {
     if here.join("default").is_dir() {
         return here;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+    beside_program().unwrap_or(here)
+}
+
+/// The models folder near the running program: up to five folders up (a test binary sits in
+/// `target/<target>/debug/deps/`).
+fn beside_program() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors().skip(1).take(5).find_map(|dir| {
+        [dir.join("share/facegate/models"), dir.join("models")]
+            .into_iter()
+            .find(|candidate| candidate.join("default").is_dir())
+    })
 }
 
 /// The shipped default model's card.
@@ -109,7 +123,7 @@ fn gpu_embedder(
     aligner: &Aligner,
 ) -> Result<Box<dyn Embedder>, ModelError> {
     let calibration = match &settings.precision {
-        crate::config::TrtPrecision::Int8 { calibration } => {
+        crate::embed::TrtPrecision::Int8 { calibration } => {
             Some(calibration_faces(calibration, detector, aligner)?)
         }
         _ => None,
