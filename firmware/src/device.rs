@@ -17,6 +17,7 @@ use crate::publish::mqtt::{
     AccessSettings, CommandInbox, Discovery, FrigateMirror, MqttLink, MqttSettings,
 };
 use crate::publish::outbox::{Outbox, OutboxError};
+use crate::publish::request::Admission;
 use crate::publish::state::DeviceState;
 use crate::publish::topics::Topics;
 use crate::publish::{Fanout, Sink};
@@ -50,7 +51,7 @@ pub enum DeviceError {
     Pipeline(#[from] PipelineError),
     /// The command key.
     #[error(transparent)]
-    CommandKey(crate::command::verify::KeyError),
+    CommandKey(crate::secret::CommandKeyError),
     /// The door relay.
     #[error(transparent)]
     Door(DoorError),
@@ -172,11 +173,6 @@ pub struct Device {
 /// whole seconds, and a restart (models loaded, people enrolled) takes longer than this.
 const START_GRACE_SECONDS: f64 = 1.0;
 
-/// RFC 3339 now.
-pub fn now() -> String {
-    crate::publish::event::rfc3339(std::time::SystemTime::now())
-}
-
 impl Device {
     /// Opens the device described by the config file at `path`.
     pub fn open(path: &Path) -> Result<Self, DeviceError> {
@@ -238,7 +234,12 @@ impl Device {
     /// Enrolls the config's people (and forgets those it no longer lists). The verdicts are
     /// also published on `.../enroll/progress` once the next run connects.
     pub fn enroll(&mut self) -> Result<Vec<PersonEnrollment>, DeviceError> {
-        let enrolled = sync_config(&self.models, &self.cfg, &mut self.gallery, &now())?;
+        let enrolled = sync_config(
+            &self.models,
+            &self.cfg,
+            &mut self.gallery,
+            &crate::publish::event::now(),
+        )?;
         self.unreported = crate::command::progress_messages(&enrolled, "config", None);
         Ok(enrolled)
     }
@@ -313,14 +314,14 @@ impl Device {
         };
         // Requests signed before this start are refused: the replay window does not survive a
         // restart, so a request the previous run accepted must not be accepted again.
-        let gate = match &cfg.commands {
-            Some(c) => Some(
+        let gate: Option<Box<dyn Admission>> = match &cfg.commands {
+            Some(c) => Some(Box::new(
                 Gate::new(
                     CommandKey::load(&c.key_file).map_err(DeviceError::CommandKey)?,
                     c.max_age_seconds,
                 )
                 .not_before(self.opened_at - START_GRACE_SECONDS),
-            ),
+            )),
             None => None,
         };
         let signer = match &cfg.access {
@@ -359,7 +360,7 @@ impl Device {
             templates: matcher.index().len(),
             target_far: matcher.thresholds().target_far,
             threshold: matcher.thresholds().full,
-            started: now(),
+            started: crate::publish::event::now(),
             access_key,
             events_dropped: 0,
         };

@@ -269,7 +269,7 @@ pub fn sync_config_alive(
         .map_or(1.0, |t| t.full);
     let enrolled = enroll(
         models,
-        cfg.limits(),
+        Limits::from(cfg),
         &cfg.matching.occlusion,
         gallery,
         &cfg.people,

@@ -13,6 +13,7 @@ use crate::config::{Config, Person};
 use crate::enroll::{Origin, PersonEnrollment, enroll};
 use crate::gallery::Gallery;
 use crate::model::Models;
+use crate::pipeline::analyse::Limits;
 use base64::Engine;
 use std::path::{Path, PathBuf};
 
@@ -168,13 +169,13 @@ pub fn run(
     };
     let mut enrolled = enroll(
         models,
-        cfg.limits(),
+        Limits::from(cfg),
         &cfg.matching.occlusion,
         gallery,
         std::slice::from_ref(&person),
         Origin::Command { label: &label },
         duplicate,
-        &crate::device::now(),
+        &crate::publish::event::now(),
         alive,
     )
     .map_err(|e| e.to_string())?;

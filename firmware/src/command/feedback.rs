@@ -33,7 +33,7 @@ pub fn run(
         format!("event {event:?}: no face of it is known (too old, from another run, or faceless)")
     })?;
     let model_id = &models.card.model_id;
-    let now = crate::device::now();
+    let now = crate::publish::event::now();
     let db = |e: crate::gallery::GalleryError| e.to_string();
     match (is, is_not) {
         (Some(person), None) => {

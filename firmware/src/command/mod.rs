@@ -22,9 +22,11 @@ use crate::enroll::{PersonEnrollment, sync_config_alive};
 use crate::gallery::Gallery;
 use crate::model::Models;
 use crate::pipeline::{self, Pipeline};
+pub use crate::publish::request::{Command, Refusal};
+pub use crate::secret::{CommandKey, CommandKeyError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-pub use verify::{CommandKey, Gate, Refusal, Verified};
+pub use verify::{Gate, Verified};
 
 /// What a verified request asks for.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -65,17 +67,6 @@ pub enum Action {
         #[serde(default)]
         is_not: Option<String>,
     },
-}
-
-/// A request that passed the gate, waiting to run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Command {
-    /// The caller's transaction id, echoed in the response.
-    pub transaction: String,
-    /// The action (the topic's last level).
-    pub action: String,
-    /// The request's fields.
-    pub request: Value,
 }
 
 /// One message on `.../enroll/progress` per photo of `enrolled`: what the technician watches.
@@ -148,19 +139,21 @@ pub fn run(
             Ok(false) => Err(format!("no person {person:?} in the gallery")),
             Err(e) => Err(e.to_string()),
         },
-        Action::Reload => {
-            sync_config_alive(models, cfg, gallery, &crate::device::now(), &mut || {
-                progress.alive()
-            })
-            .map(|enrolled| {
-                let tx = Some(command.transaction.as_str());
-                progress_messages(&enrolled, "config", tx)
-                    .iter()
-                    .for_each(|m| progress.verdict(m));
-                json!({ "enrolled": enrolled })
-            })
-            .map_err(|e| e.to_string())
-        }
+        Action::Reload => sync_config_alive(
+            models,
+            cfg,
+            gallery,
+            &crate::publish::event::now(),
+            &mut || progress.alive(),
+        )
+        .map(|enrolled| {
+            let tx = Some(command.transaction.as_str());
+            progress_messages(&enrolled, "config", tx)
+                .iter()
+                .for_each(|m| progress.verdict(m));
+            json!({ "enrolled": enrolled })
+        })
+        .map_err(|e| e.to_string()),
         Action::Enroll {
             person,
             name,

@@ -508,7 +508,7 @@ fn check_commands(r: &mut Report, raw: &RawConfig, base: &Path) -> Option<super:
         return None;
     };
     let key_file = base.join(key.get_ref());
-    if let Err(e) = crate::command::CommandKey::load(&key_file) {
+    if let Err(e) = crate::secret::CommandKey::load(&key_file) {
         r.at(key, "commands.key_file", e.to_string());
     }
     let max_age_seconds = match &c.max_age_seconds {

@@ -13,6 +13,9 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::embed::{EmbedderConfig, TensorRtConfig, TrtPrecision};
+pub use crate::publish::tls::Tls;
+pub use crate::source::{PixelFormat, Source};
 pub use check::check;
 pub(crate) use check::id_problem;
 
@@ -147,42 +150,6 @@ impl Default for HomeAssistant {
     }
 }
 
-/// Which runtime embeds faces (`[embedder]`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum EmbedderConfig {
-    /// tract on the CPU: any machine, the default.
-    #[default]
-    Tract,
-    /// TensorRT on the board's GPU (a build with `--features tensorrt`).
-    TensorRt(TensorRtConfig),
-}
-
-/// TensorRT settings (`[embedder]` with `runtime = "tensorrt"`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TensorRtConfig {
-    /// The arithmetic asked for (the GPU may only do a lower one fast: see the log).
-    pub precision: TrtPrecision,
-    /// Scratch memory TensorRT may use while building, in MiB.
-    pub workspace_mib: u32,
-    /// Where built engines are kept (`<storage.dir>/engines`).
-    pub engine_dir: PathBuf,
-}
-
-/// The arithmetic of a TensorRT engine.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrtPrecision {
-    /// 32-bit floats.
-    Fp32,
-    /// Half precision where faster: the default.
-    Fp16,
-    /// 8-bit integers, calibrated on the faces found in the photos of a folder (through the
-    /// device's own detection and alignment, so calibration sees what the camera will give).
-    Int8 {
-        /// The folder of photos.
-        calibration: PathBuf,
-    },
-}
-
 /// Default state folder on a board.
 pub const DEFAULT_STORAGE_DIR: &str = "/var/lib/facegate";
 
@@ -260,42 +227,6 @@ impl Device {
     }
 }
 
-/// Camera pixel format asked of a V4L2 device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PixelFormat {
-    /// Motion JPEG: less USB bandwidth, decoded on the CPU.
-    Mjpeg,
-    /// Packed YUV 4:2:2: no decoding, more bandwidth.
-    Yuyv,
-}
-
-/// Where frames come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// A V4L2 camera.
-    V4l2 {
-        /// Device node, e.g. `/dev/video0`.
-        device: PathBuf,
-        /// Pixel format to negotiate.
-        format: PixelFormat,
-        /// Requested frame width.
-        width: u32,
-        /// Requested frame height.
-        height: u32,
-        /// Requested frame rate.
-        fps: u32,
-    },
-    /// Every image in a folder, in file-name order.
-    Folder(PathBuf),
-    /// One image.
-    Image(PathBuf),
-    /// A Motion-JPEG file.
-    Mjpeg(PathBuf),
-    /// A YUV4MPEG2 file.
-    Y4m(PathBuf),
-}
-
 /// The MQTT broker and topic prefix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mqtt {
@@ -317,15 +248,6 @@ pub struct Mqtt {
     pub drain_seconds: f32,
     /// TLS to the broker; `None` for plain TCP.
     pub tls: Option<Tls>,
-}
-
-/// TLS to the broker (`[mqtt.tls]`). The broker's certificate must name `mqtt.host`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tls {
-    /// PEM certificates of the authorities that may sign the broker's certificate.
-    pub ca_file: PathBuf,
-    /// The device's own certificate chain and private key (PEM), when the broker asks for them.
-    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// A person to enroll.
@@ -390,17 +312,6 @@ fn list(issues: &[Issue]) -> String {
         .map(|i| format!("  {i}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-impl Config {
-    /// The limits every analysed face is held to.
-    pub fn limits(&self) -> crate::pipeline::analyse::Limits<'_> {
-        crate::pipeline::analyse::Limits {
-            quality: &self.quality,
-            min_score: self.detection.min_score,
-            max_faces: self.matching.max_faces,
-        }
-    }
 }
 
 /// Reads and checks the config file at `path`.

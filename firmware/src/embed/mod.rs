@@ -14,6 +14,42 @@ use std::path::{Path, PathBuf};
 
 pub use tract::TractEmbedder;
 
+/// Which runtime embeds faces (`[embedder]`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum EmbedderConfig {
+    /// tract on the CPU: any machine, the default.
+    #[default]
+    Tract,
+    /// TensorRT on the board's GPU (a build with `--features tensorrt`).
+    TensorRt(TensorRtConfig),
+}
+
+/// TensorRT settings (`[embedder]` with `runtime = "tensorrt"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorRtConfig {
+    /// The arithmetic asked for (the GPU may only do a lower one fast: see the log).
+    pub precision: TrtPrecision,
+    /// Scratch memory TensorRT may use while building, in MiB.
+    pub workspace_mib: u32,
+    /// Where built engines are kept (`<storage.dir>/engines`).
+    pub engine_dir: PathBuf,
+}
+
+/// The arithmetic of a TensorRT engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrtPrecision {
+    /// 32-bit floats.
+    Fp32,
+    /// Half precision where faster: the default.
+    Fp16,
+    /// 8-bit integers, calibrated on the faces found in the photos of a folder (through the
+    /// device's own detection and alignment, so calibration sees what the camera will give).
+    Int8 {
+        /// The folder of photos.
+        calibration: PathBuf,
+    },
+}
+
 /// One face, embedded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {

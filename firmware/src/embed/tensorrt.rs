@@ -6,7 +6,7 @@
 //! there only as far as type-checking goes (`FACEGATE_TENSORRT_CHECK_ONLY=1`).
 
 use super::{EmbedError, Embedder, Embedding};
-use crate::config::{TensorRtConfig, TrtPrecision};
+use super::{TensorRtConfig, TrtPrecision};
 use facegate_contract::similarity::normalize;
 use facegate_contract::{AlignedFace, ModelCard};
 use facegate_tensorrt::Precision;

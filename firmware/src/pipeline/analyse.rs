@@ -2,6 +2,7 @@
 //! the matcher made of it. No decision is taken here (that is *decide*'s, across frames).
 
 use crate::align::Aligned;
+use crate::config::Config;
 use crate::embed::{EmbedError, Embedding};
 use crate::matching::{MatchResult, Matcher};
 use crate::model::Models;
@@ -97,6 +98,18 @@ pub struct Limits<'a> {
     pub min_score: f32,
     /// At most this many faces, most confident first.
     pub max_faces: usize,
+}
+
+impl<'a> From<&'a Config> for Limits<'a> {
+    /// The limits every analysed face is held to, from the config's quality, detection and
+    /// matching sections.
+    fn from(cfg: &'a Config) -> Self {
+        Self {
+            quality: &cfg.quality,
+            min_score: cfg.detection.min_score,
+            max_faces: cfg.matching.max_faces,
+        }
+    }
 }
 
 /// Analyses `image`: faces are matched only when `matcher` is given and their quality passes.

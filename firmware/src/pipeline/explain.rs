@@ -3,7 +3,7 @@
 //! frames (one photo is one frame).
 
 use super::PipelineError;
-use super::analyse::analyse;
+use super::analyse::{Limits, analyse};
 use crate::config::Config;
 use crate::decide::Band;
 use crate::matching::{Basis, Matcher, RegionExplanation};
@@ -82,7 +82,7 @@ pub fn explain_photo(
     };
     let limits = crate::pipeline::analyse::Limits {
         quality: &lenient,
-        ..cfg.limits()
+        ..Limits::from(cfg)
     };
     let frame = analyse(models, limits, Some(matcher), &image)?;
     let mut heat = None;

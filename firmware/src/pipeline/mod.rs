@@ -18,7 +18,7 @@ use crate::publish::{PublishError, Sink};
 use crate::schedule::Schedule;
 use crate::source::handoff::Handoff;
 use crate::source::{Frame, FrameSource, SourceError};
-use analyse::{AnalyseError, FrameAnalysis, analyse};
+use analyse::{AnalyseError, FrameAnalysis, Limits, analyse};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -249,7 +249,7 @@ impl<'a> Pipeline<'a> {
     pub fn process(&mut self, frame: &Frame, sink: &mut dyn Sink) -> Result<(), PipelineError> {
         let analysis = analyse(
             self.models,
-            self.cfg.limits(),
+            Limits::from(self.cfg),
             Some(&self.matcher),
             &frame.image,
         )?;

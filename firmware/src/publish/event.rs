@@ -166,6 +166,11 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// Now, as [`rfc3339`]: the one clock of events, enrollments and state.
+pub fn now() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
 #[cfg(test)]
 impl Event {
     /// A minimal event for tests of what consumes events: track `id`, a `result` about

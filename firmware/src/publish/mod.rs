@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod presence;
 pub mod queues;
 pub mod ratelimit;
+pub mod request;
 pub mod state;
 pub mod tls;
 pub mod topics;

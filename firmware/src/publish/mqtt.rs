@@ -29,9 +29,9 @@ use super::outbox::{Counter, Outbox, OutboxError};
 use super::presence::Presence;
 use super::queues::{Class, Dropped, Next, Outgoing, Queues};
 use super::ratelimit::{LogThrottle, TokenBucket};
+use super::request::{Admission, Command, Refusal};
 use super::topics::Topics;
 use super::{PublishError, Sink};
-use crate::command::{Command, Gate};
 use rumqttc::{Client, Connection, LastWill, MqttOptions, Packet, QoS};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -223,7 +223,7 @@ impl MqttLink {
         settings: &MqttSettings,
         topics: Topics,
         outbox: Outbox,
-        gate: Option<Gate>,
+        gate: Option<Box<dyn Admission>>,
     ) -> Self {
         let mut opts = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
         opts.set_keep_alive(settings.keep_alive);
@@ -597,7 +597,7 @@ struct Network<'a> {
     topics: &'a Topics,
     where_: &'a str,
     client: Client,
-    gate: Option<Gate>,
+    gate: Option<Box<dyn Admission>>,
     /// The discovery message sent on every connect.
     discovery: Announcement,
     /// Refusals answered at most at this rate.
@@ -673,7 +673,7 @@ impl Network<'_> {
                 self.shared.changed.notify_all();
                 return;
             }
-            Ok(command) => crate::command::Refusal {
+            Ok(command) => Refusal {
                 transaction: Some(command.transaction),
                 reason: "busy: too many commands waiting".into(),
             },

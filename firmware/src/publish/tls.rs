@@ -3,12 +3,20 @@
 //! broker wants client certificates). Part of *publish*; the ring crypto provider is chosen
 //! here, explicitly, so no process-wide default is needed.
 
-use crate::config::Tls;
 use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// TLS to the broker (`[mqtt.tls]`). The broker's certificate must name `mqtt.host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificates of the authorities that may sign the broker's certificate.
+    pub ca_file: PathBuf,
+    /// The device's own certificate chain and private key (PEM), when the broker asks for them.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
 
 /// Why the TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]

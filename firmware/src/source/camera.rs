@@ -7,9 +7,9 @@
 //! `/dev/video*`; everything above it — negotiation results, decoding, reconnects, frame
 //! numbering — is this module's and is tested here with a scripted device.
 
+use super::PixelFormat;
 use super::pixels::{jpeg_to_rgb, yuyv_to_rgb};
 use super::{Frame, FrameSource, SourceError};
-use crate::config::PixelFormat;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 

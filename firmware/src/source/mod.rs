@@ -18,10 +18,47 @@ pub mod recorded;
 pub mod v4l2;
 
 use image::RgbImage;
+use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 pub use files::{ImageFiles, image_files_in};
+
+/// Camera pixel format asked of a V4L2 device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    /// Motion JPEG: less USB bandwidth, decoded on the CPU.
+    Mjpeg,
+    /// Packed YUV 4:2:2: no decoding, more bandwidth.
+    Yuyv,
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A V4L2 camera.
+    V4l2 {
+        /// Device node, e.g. `/dev/video0`.
+        device: PathBuf,
+        /// Pixel format to negotiate.
+        format: PixelFormat,
+        /// Requested frame width.
+        width: u32,
+        /// Requested frame height.
+        height: u32,
+        /// Requested frame rate.
+        fps: u32,
+    },
+    /// Every image in a folder, in file-name order.
+    Folder(PathBuf),
+    /// One image.
+    Image(PathBuf),
+    /// A Motion-JPEG file.
+    Mjpeg(PathBuf),
+    /// A YUV4MPEG2 file.
+    Y4m(PathBuf),
+}
 
 /// One camera frame.
 #[derive(Debug, Clone)]

@@ -1,8 +1,8 @@
 //! The configured source, opened.
 
+use super::Source;
 use super::recorded::{MjpegFile, Y4mFile};
 use super::{FrameSource, ImageFiles, SourceError};
-use crate::config::Source;
 
 /// A source ready to read, and whether it is live (a camera: read on its own thread, old
 /// frames dropped) or recorded (every frame processed in order).

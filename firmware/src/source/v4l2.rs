@@ -6,8 +6,8 @@
 //! build time (bindgen, so libclang and the kernel headers must be installed). Not verified
 //! against a real camera on the project's build machines, which have none.
 
+use super::PixelFormat;
 use super::camera::{CaptureDevice, Negotiated, Wanted};
-use crate::config::PixelFormat;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use v4l::buffer::Type;
