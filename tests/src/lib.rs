@@ -383,6 +383,9 @@ pub fn repo() -> PathBuf {
 /// appended to the config (`[mqtt.tls]`, `[frigate]`, ...).
 pub fn device_dir(broker: &Broker, id: &str, frames: &[&str], extra: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique("facegate-e2e-device"));
+    // A folder of the same name can be left from an earlier run whose process had the same id
+    // (tests that keep events queued do not remove theirs): its queue must not leak in.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("frames")).expect("cannot create the device folder");
     let demo = repo().join("config/demo");
     for (i, f) in frames.iter().enumerate() {
