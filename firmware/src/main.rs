@@ -230,7 +230,7 @@ fn enroll(config: &Path) -> Res<()> {
 fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
     let mut device = Device::open(config)?;
     report(&device.enroll_at_start()?);
-    let mut console = ConsoleSink;
+    let mut console = ConsoleSink::default();
     let mut folder = heatmaps.map(|dir| HeatmapFolder {
         dir: dir.to_owned(),
     });

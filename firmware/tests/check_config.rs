@@ -82,31 +82,3 @@ fn a_broken_config_fails_with_lines() {
     assert!(text.contains("absent.toml"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
-
-/// `facegate check-config FILE | head` reads a line and closes the pipe: the command ends
-/// quietly and successfully, as Unix tools do, instead of panicking on the next write.
-#[test]
-fn a_closed_pipe_on_standard_output_ends_the_command_quietly() {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facegate"))
-        .arg("check-config")
-        .arg(repo().join("config/demo.toml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Closed before the command has decoded the photos it reports on, so its writes fail.
-    drop(child.stdout.take());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!stderr.contains("Broken pipe"), "{stderr}");
-    assert_eq!(status.code(), Some(0), "{stderr}");
-}

@@ -57,9 +57,27 @@ pub trait Sink {
     fn face_crop(&mut self, _event: &Event, _jpeg: &[u8]) {}
 }
 
-/// Prints each event as one JSON line on standard output.
+/// Prints each event as one JSON line on standard output. Printing is a convenience beside the
+/// door's work: when standard output goes away (`facegate run ... | head`, a journal that
+/// restarted) the sink says so once and stops printing; the device goes on deciding.
 #[derive(Debug, Default)]
-pub struct ConsoleSink;
+pub struct ConsoleSink {
+    closed: bool,
+}
+
+impl ConsoleSink {
+    /// Writes `line`, or gives up printing for good after the first failed write.
+    fn print(&mut self, line: &str) {
+        if self.closed {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            self.closed = true;
+            tracing::warn!("standard output: {e}; events are no longer printed there");
+        }
+    }
+}
 
 impl Sink for ConsoleSink {
     fn publish(&mut self, event: &Event, _heatmap: Option<&[u8]>) -> Result<(), PublishError> {
@@ -67,11 +85,8 @@ impl Sink for ConsoleSink {
             what: "event JSON".into(),
             source: e.into(),
         })?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").map_err(|source| PublishError::Io {
-            what: "standard output".into(),
-            source,
-        })
+        self.print(&line);
+        Ok(())
     }
 }
 
