@@ -293,7 +293,7 @@ fn events_heat_maps_and_state_reach_the_broker() {
         (&Value::from("obama"), &Value::from("Barack Obama"))
     );
 
-    // The Frigate mirror: the recognition, as Frigate's own automations expect it.
+    // The Frigate mirror: the faces, as Frigate's own automations expect them.
     let frigate: Vec<Value> = on(&got, &format!("{base}/frigate/tracked_object_update"))
         .iter()
         .map(|m| json(m))
@@ -303,6 +303,13 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(frigate[0]["name"], "Barack Obama");
     assert_eq!(frigate[0]["camera"], id.as_str());
     assert!(frigate[0]["score"].as_f64().unwrap() > 0.9);
+    // The stranger too, as Frigate reports an unrecognised face: no name.
+    assert!(
+        frigate
+            .iter()
+            .any(|f| f["name"].is_null() && f["type"] == "face"),
+        "{frigate:?}"
+    );
 
     // Presence: retained; Obama while his track lasted, nobody once it ended.
     let presence: Vec<Value> = on(&got, &format!("{base}/presence"))

@@ -176,8 +176,9 @@ pub struct MqttLink {
     queue_log: LogThrottle,
 }
 
-/// Recognitions mirrored as Frigate `tracked_object_update` messages, for automations written
-/// against Frigate's face recognition.
+/// Faces mirrored as Frigate `tracked_object_update` messages, for automations written against
+/// Frigate's face recognition: a recognised person by name, an unknown face with `name: null`,
+/// as Frigate sends them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrigateMirror {
     /// Where they go (Frigate's own is `frigate/tracked_object_update`).
@@ -187,16 +188,25 @@ pub struct FrigateMirror {
 }
 
 impl FrigateMirror {
-    /// The mirrored message for `event`, when it is a recognition.
+    /// The mirrored message for `event`: for a match (the display name, or the id when names
+    /// are withheld) and for an unknown face (`name: null`, the best candidate's score if
+    /// any); none for `uncertain`, `low_quality` and a track's `end`.
     pub fn message(&self, event: &Event) -> Option<serde_json::Value> {
-        let person = event.person.as_ref()?;
-        if event.result != Outcome::Match || event.lifecycle == crate::decide::Lifecycle::End {
+        if event.lifecycle == crate::decide::Lifecycle::End {
             return None;
         }
+        let name = match event.result {
+            Outcome::Match => {
+                let person = event.person.as_ref()?;
+                Some(person.name.clone().unwrap_or_else(|| person.id.clone()))
+            }
+            Outcome::Unknown => None,
+            _ => return None,
+        };
         Some(serde_json::json!({
             "type": "face",
             "id": event.id,
-            "name": person.name.as_deref().unwrap_or(&person.id),
+            "name": name,
             "score": event.scores.as_ref().map(|s| s.score),
             "camera": self.camera,
             "timestamp": unix_now(),
@@ -1071,5 +1081,35 @@ impl Sink for MqttLink {
         }
         self.shared.changed.notify_all();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::decide::Lifecycle;
+
+    #[test]
+    fn frigate_hears_of_recognised_and_unknown_faces_as_frigate_sends_them() {
+        let mirror = FrigateMirror {
+            topic: "frigate/tracked_object_update".into(),
+            camera: "door".into(),
+        };
+        let known = Event::sample("t1", Lifecycle::New, Outcome::Match, Some("ann"), None);
+        let m = mirror.message(&known).unwrap();
+        assert_eq!(
+            (&m["type"], &m["name"]),
+            (&"face".into(), &"ann Example".into())
+        );
+        assert_eq!(m["id"], "t1");
+        let stranger = Event::sample("t2", Lifecycle::New, Outcome::Unknown, None, None);
+        let m = mirror.message(&stranger).unwrap();
+        assert!(m["name"].is_null(), "{m}");
+        assert_eq!(m["camera"], "door");
+        let ended = Event::sample("t1", Lifecycle::End, Outcome::Match, Some("ann"), None);
+        assert!(mirror.message(&ended).is_none());
+        let unsure = Event::sample("t3", Lifecycle::New, Outcome::Uncertain, Some("ann"), None);
+        assert!(mirror.message(&unsure).is_none());
     }
 }
