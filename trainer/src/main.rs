@@ -243,8 +243,22 @@ enum Command {
     },
 }
 
+/// What a subcommand failed with; printed once, as `error: ...`.
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    match execute(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn execute(command: Command) -> CliResult {
+    match command {
         Command::Train {
             config,
             out,
@@ -269,16 +283,9 @@ fn main() -> ExitCode {
                 num_classes: classes,
                 repeats,
             };
-            match bench(&cfg, backend, python.as_deref(), !no_train) {
-                Ok(table) => {
-                    out!("{table}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let table = bench(&cfg, backend, python.as_deref(), !no_train)?;
+            out!("{table}");
+            Ok(())
         }
         Command::Export {
             run,
@@ -336,10 +343,7 @@ fn main() -> ExitCode {
                 (LayoutArg::Folders, _) => Layout::Folders,
                 (LayoutArg::Ar, _) => Layout::Ar,
                 (LayoutArg::Lfw, Some(pairs)) => Layout::Lfw { pairs },
-                (LayoutArg::Lfw, None) => {
-                    eprintln!("error: --layout lfw needs --pairs FILE");
-                    return ExitCode::FAILURE;
-                }
+                (LayoutArg::Lfw, None) => return Err("--layout lfw needs --pairs FILE".into()),
             };
             let opts = facegate_train::prepare::PrepareOptions {
                 detector,
@@ -347,27 +351,20 @@ fn main() -> ExitCode {
                 input_size,
                 progress: true,
             };
-            match facegate_train::prepare::prepare(&src, &layout, &out, &opts) {
-                Ok(summary) => {
-                    for (path, n) in &summary.manifests {
-                        outln!("{}: {n} crops", path.display());
-                    }
-                    if let Some((kept, dropped)) = summary.pairs {
-                        outln!("pairs: {kept} kept, {dropped} dropped (a photo was left out)");
-                    }
-                    outln!(
-                        "{} photos left out (see {}), {} with several faces (the largest kept)",
-                        summary.skipped,
-                        out.join("skipped.csv").display(),
-                        summary.crowded
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+            let summary = facegate_train::prepare::prepare(&src, &layout, &out, &opts)?;
+            for (path, n) in &summary.manifests {
+                outln!("{}: {n} crops", path.display());
             }
+            if let Some((kept, dropped)) = summary.pairs {
+                outln!("pairs: {kept} kept, {dropped} dropped (a photo was left out)");
+            }
+            outln!(
+                "{} photos left out (see {}), {} with several faces (the largest kept)",
+                summary.skipped,
+                out.join("skipped.csv").display(),
+                summary.crowded
+            );
+            Ok(())
         }
         Command::Eval {
             model,
@@ -391,89 +388,62 @@ fn main() -> ExitCode {
                 folds: folds.map(|f| f.0),
                 teacher,
             };
-            match facegate_train::eval::run(&request, std::io::stderr().is_terminal()) {
-                Ok((evaluation, report)) => {
-                    for s in &evaluation.sets {
-                        outln!(
-                            "{:<11} EER {:6.2}%  rank-1 {:6.2}%  TAR@FAR~1e-3 {:6.2}%",
-                            s.name,
-                            100.0 * s.verification.eer,
-                            100.0 * s.rank.0,
-                            100.0 * s.verification.at_far.get(1).map_or(0.0, |p| p.1.tar)
-                        );
-                    }
-                    if let Some(lfw) = &evaluation.lfw {
-                        for r in &lfw.rows {
-                            outln!(
-                                "LFW {:<8} {:<10} accuracy {:6.2}%  TAR@FAR=1e-3 {:.3}",
-                                r.model,
-                                r.variant,
-                                100.0 * r.accuracy.0,
-                                r.report.at_far.get(1).map_or(0.0, |p| p.1.tar)
-                            );
-                        }
-                    }
-                    outln!("report: {}", report.display());
-                    if request.update_card {
-                        outln!("card updated: {}", evaluation.card_path.display());
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            eval(&request)
         }
-        Command::Compare { reports, out } => match facegate_train::eval::compare::table(&reports) {
-            Ok(table) => {
-                out!("{table}");
-                if let Some(path) = out {
-                    let written = facegate_contract::fsutil::write_atomic(&path, table.as_bytes());
-                    if let Err(e) = written {
-                        eprintln!("error: cannot write {}: {e}", path.display());
-                        return ExitCode::FAILURE;
-                    }
-                }
-                ExitCode::SUCCESS
+        Command::Compare { reports, out } => {
+            let table = facegate_train::eval::compare::table(&reports)?;
+            out!("{table}");
+            if let Some(path) = out {
+                facegate_contract::fsutil::write_atomic(&path, table.as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Curves { run } => match facegate_train::curves::write(&run) {
-            Ok(path) => {
-                outln!("{}", path.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Scores { file } => match facegate_train::scores::report_file(&file) {
-            Ok(report) => {
-                out!("{report}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+            Ok(())
+        }
+        Command::Curves { run } => {
+            let path = facegate_train::curves::write(&run)?;
+            outln!("{}", path.display());
+            Ok(())
+        }
+        Command::Scores { file } => {
+            let report = facegate_train::scores::report_file(&file)?;
+            out!("{report}");
+            Ok(())
+        }
     }
 }
 
-fn synth(config: &facegate_train::synth::SynthConfig, out: &std::path::Path) -> ExitCode {
-    let progress = std::io::stderr().is_terminal();
-    let summary = match facegate_train::synth::generate(config, out, progress) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+fn eval(request: &facegate_train::eval::EvalRequest) -> CliResult {
+    let (evaluation, report) = facegate_train::eval::run(request, std::io::stderr().is_terminal())?;
+    for s in &evaluation.sets {
+        outln!(
+            "{:<11} EER {:6.2}%  rank-1 {:6.2}%  TAR@FAR~1e-3 {:6.2}%",
+            s.name,
+            100.0 * s.verification.eer,
+            100.0 * s.rank.0,
+            100.0 * s.verification.at_far.get(1).map_or(0.0, |p| p.1.tar)
+        );
+    }
+    if let Some(lfw) = &evaluation.lfw {
+        for r in &lfw.rows {
+            outln!(
+                "LFW {:<8} {:<10} accuracy {:6.2}%  TAR@FAR=1e-3 {:.3}",
+                r.model,
+                r.variant,
+                100.0 * r.accuracy.0,
+                r.report.at_far.get(1).map_or(0.0, |p| p.1.tar)
+            );
         }
-    };
+    }
+    outln!("report: {}", report.display());
+    if request.update_card {
+        outln!("card updated: {}", evaluation.card_path.display());
+    }
+    Ok(())
+}
+
+fn synth(config: &facegate_train::synth::SynthConfig, out: &std::path::Path) -> CliResult {
+    let progress = std::io::stderr().is_terminal();
+    let summary = facegate_train::synth::generate(config, out, progress)?;
     outln!("{} synthetic faces in {}", summary.images, out.display());
     outln!("train: {}", summary.train.display());
     for (kind, path) in &summary.tests {
@@ -483,37 +453,30 @@ fn synth(config: &facegate_train::synth::SynthConfig, out: &std::path::Path) -> 
         Ok(()) => outln!("preview: {}", out.join("preview.png").display()),
         Err(e) => eprintln!("warning: no preview: {e}"),
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-fn export(request: ExportRequest) -> ExitCode {
-    match facegate_train::export::export(&request) {
-        Ok(r) => {
-            for (path, reason) in &r.skipped {
-                eprintln!("skipped {}: {reason}", path.display());
-            }
-            let d = |v: Option<f64>| v.map_or("-".to_owned(), |d| format!("{d:.2} px"));
-            outln!("wrote {} (sha256 {})", r.onnx.display(), r.sha256);
-            outln!("wrote {}", r.card.display());
-            outln!(
-                "tract vs burn on {} held-out faces: max |diff| feature {:.2e}, maps {:.2e}",
-                r.agreement.faces,
-                r.agreement.feature,
-                r.agreement.maps
-            );
-            outln!(
-                "peak map over {} faces: spreadness d positive {}, negative {}",
-                r.peaks.faces,
-                d(r.peaks.d_positive),
-                d(r.peaks.d_negative)
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+fn export(request: ExportRequest) -> CliResult {
+    let r = facegate_train::export::export(&request)?;
+    for (path, reason) in &r.skipped {
+        eprintln!("skipped {}: {reason}", path.display());
     }
+    let d = |v: Option<f64>| v.map_or("-".to_owned(), |d| format!("{d:.2} px"));
+    outln!("wrote {} (sha256 {})", r.onnx.display(), r.sha256);
+    outln!("wrote {}", r.card.display());
+    outln!(
+        "tract vs burn on {} held-out faces: max |diff| feature {:.2e}, maps {:.2e}",
+        r.agreement.faces,
+        r.agreement.feature,
+        r.agreement.maps
+    );
+    outln!(
+        "peak map over {} faces: spreadness d positive {}, negative {}",
+        r.peaks.faces,
+        d(r.peaks.d_positive),
+        d(r.peaks.d_negative)
+    );
+    Ok(())
 }
 
 fn bench(
@@ -590,31 +553,14 @@ fn train(
     resume: bool,
     backend: Backend,
     mode: Option<facegate_contract::card::TrainingMode>,
-) -> ExitCode {
-    let device = match backend.device() {
-        Ok(device) => device,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut cfg = match RunConfig::load(config) {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+) -> CliResult {
+    let device = backend.device()?;
+    let mut cfg = RunConfig::load(config)?;
     if let Some(mode) = mode {
         cfg.train.mode = mode;
-        if let Err(problems) = cfg.validate() {
-            eprintln!(
-                "error: {} with --mode: {}",
-                config.display(),
-                problems.join("; ")
-            );
-            return ExitCode::FAILURE;
-        }
+        cfg.validate().map_err(|problems| {
+            format!("{} with --mode: {}", config.display(), problems.join("; "))
+        })?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -627,35 +573,28 @@ fn train(
         stop,
         progress: std::io::stderr().is_terminal(),
     };
-    match run(&cfg, &opts, &device) {
-        Ok(s) => {
-            let state = if s.stopped { "stopped" } else { "finished" };
-            outln!(
-                "{state} at step {}/{} ({} unusable images); run folder {}",
-                s.next_step,
-                s.total_steps,
-                s.bad_images,
-                opts.out_dir.display()
-            );
-            if let Some(t) = s.last {
-                outln!(
-                    "last loss {:.4} (ce {:.4}, masked ce {:.4}, sad {:.4}/{:.4}, fad {:.4}, div {:.4})",
-                    t.total,
-                    t.ce,
-                    t.masked_ce,
-                    t.sad_clean,
-                    t.sad_occluded,
-                    t.fad,
-                    t.filter_diversity
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    let s = run(&cfg, &opts, &device)?;
+    let state = if s.stopped { "stopped" } else { "finished" };
+    outln!(
+        "{state} at step {}/{} ({} unusable images); run folder {}",
+        s.next_step,
+        s.total_steps,
+        s.bad_images,
+        opts.out_dir.display()
+    );
+    if let Some(t) = s.last {
+        outln!(
+            "last loss {:.4} (ce {:.4}, masked ce {:.4}, sad {:.4}/{:.4}, fad {:.4}, div {:.4})",
+            t.total,
+            t.ce,
+            t.masked_ce,
+            t.sad_clean,
+            t.sad_occluded,
+            t.fad,
+            t.filter_diversity
+        );
     }
+    Ok(())
 }
 
 /// LFW View 2 fold numbers.
