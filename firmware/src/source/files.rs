@@ -1,7 +1,7 @@
 //! Image files as a frame source: every image of a folder in file-name order, or one image.
 
 use super::{Frame, FrameSource, SourceError};
-use image::RgbImage;
+use image::{ImageDecoder, RgbImage};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -90,7 +90,16 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage, SourceError> 
             limit: MAX_PIXELS,
         });
     }
-    let img = reader()?.decode().map_err(|e| decode(e.to_string()))?;
+    // Upright as the photo's EXIF orientation says: phones store portrait photos sideways
+    // with a tag, and a sideways face is not found.
+    let mut decoder = reader()?
+        .into_decoder()
+        .map_err(|e| decode(e.to_string()))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| decode(e.to_string()))?;
+    img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
 
@@ -133,5 +142,59 @@ impl FrameSource for ImageFiles {
             origin: path.display().to_string(),
             image,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::ImageEncoder;
+
+    /// A JPEG whose pixels are stored turned a quarter to the left, with EXIF orientation 6
+    /// ("turn 90 degrees clockwise to show"), as phones write portrait photos.
+    fn sideways_jpeg(upright: &RgbImage) -> Vec<u8> {
+        let stored = image::imageops::rotate270(upright);
+        // A big-endian TIFF header and one IFD entry: Orientation (0x0112), SHORT, 1, value 6.
+        let exif = [
+            b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0,
+            0,
+        ];
+        let mut out = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+        encoder.set_exif_metadata(exif.to_vec()).unwrap();
+        encoder
+            .write_image(
+                stored.as_raw(),
+                stored.width(),
+                stored.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_photo_stored_sideways_is_turned_upright_by_its_exif_orientation() {
+        // 64 wide, 32 high, red on the left half, blue on the right.
+        let upright = RgbImage::from_fn(64, 32, |x, _| {
+            if x < 32 {
+                image::Rgb([250, 0, 0])
+            } else {
+                image::Rgb([0, 0, 250])
+            }
+        });
+        let bytes = sideways_jpeg(&upright);
+        let got = decode_image(&bytes, Path::new("portrait.jpg")).unwrap();
+        assert_eq!(got.dimensions(), (64, 32));
+        assert!(
+            got.get_pixel(8, 16).0[0] > 200,
+            "{:?}",
+            got.get_pixel(8, 16)
+        );
+        assert!(
+            got.get_pixel(56, 16).0[2] > 200,
+            "{:?}",
+            got.get_pixel(56, 16)
+        );
     }
 }

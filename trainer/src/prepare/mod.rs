@@ -98,7 +98,7 @@ fn prepare_one(
         path: job.source.clone(),
         reason,
     };
-    let photo = image::open(&job.source)
+    let photo = upright(&job.source)
         .map_err(|e| reject(format!("cannot decode: {e}")))?
         .to_rgb8();
     let faces = detector
@@ -256,4 +256,19 @@ pub fn prepare(
     let text = serde_json::to_string_pretty(&record).unwrap_or_default();
     write(&out.join("prepare.json"), text.as_bytes())?;
     Ok(summary)
+}
+
+/// A photo decoded and turned upright as its EXIF orientation says (phones store portrait
+/// photos sideways with a tag; the detector finds no sideways face).
+fn upright(path: &Path) -> image::ImageResult<image::DynamicImage> {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::open(path)?
+        .with_guessed_format()?
+        .into_decoder()?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut photo = image::DynamicImage::from_decoder(decoder)?;
+    photo.apply_orientation(orientation);
+    Ok(photo)
 }
