@@ -6,7 +6,7 @@
 #
 # Layout:
 #   /usr/bin/facegate                          the device program (BINARY)
-#   /usr/share/facegate/models/{default,detector}   the shipped models (FACEGATE_MODELS)
+#   /usr/share/facegate/models/{default,detector,liveness}   the shipped models (FACEGATE_MODELS)
 #   /usr/share/doc/facegate/README.md
 #   /etc/facegate/facegate.toml                the field config (kept if present), 0640 root:facegate
 #   /etc/facegate/people/                      enrollment photos the config names
@@ -29,7 +29,8 @@ if [ -z "$root" ] && [ "$(id -u)" -ne 0 ]; then
   echo "error: installing into / needs root (or stage with --root DIR)" >&2
   exit 2
 fi
-for m in default/facegate.card.json default/facegate.onnx detector/pnet.onnx detector/rnet.onnx detector/onet.onnx; do
+for m in default/facegate.card.json default/facegate.onnx detector/pnet.onnx detector/rnet.onnx detector/onet.onnx \
+  liveness/liveness.json liveness/minifasnet-v2.onnx liveness/minifasnet-v1se.onnx; do
   [ -f "$here/models/$m" ] || { echo "error: models/$m missing in $here" >&2; exit 2; }
 done
 
@@ -49,7 +50,8 @@ fi
 say "installing into ${root:-/}"
 install -D -m 0755 "$binary" "$root/usr/bin/facegate"
 for m in default/facegate.card.json default/facegate.onnx detector/pnet.onnx detector/rnet.onnx \
-  detector/onet.onnx detector/LICENSE-mtcnn.txt; do
+  detector/onet.onnx detector/LICENSE-mtcnn.txt liveness/liveness.json liveness/minifasnet-v2.onnx \
+  liveness/minifasnet-v1se.onnx liveness/LICENSE-minifasnet.txt; do
   install -D -m 0644 "$here/models/$m" "$root/usr/share/facegate/models/$m"
 done
 install -D -m 0644 "$here/README.md" "$root/usr/share/doc/facegate/README.md"

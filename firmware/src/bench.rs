@@ -73,17 +73,17 @@ fn verdict(ok: bool) -> &'static str {
 /// Median milliseconds per face of ONNX Runtime on the device's ONNX file with `threads`
 /// threads (`firmware/reference/ort_embed.py` under `python`).
 fn onnxruntime_ms(
-    device: &Device,
+    model: &Path,
+    size: u32,
     python: &Path,
     runs: usize,
     threads: usize,
 ) -> Result<f64, String> {
-    let model = device.models.card.model_path(&device.models.card_path);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/ort_embed.py");
     let out = std::process::Command::new(python)
         .arg(&script)
-        .arg(&model)
-        .args(["--size", &device.models.card.input.width.to_string()])
+        .arg(model)
+        .args(["--size", &size.to_string()])
         .args(["--runs", &runs.to_string()])
         .args(["--threads", &threads.to_string()])
         .output()
@@ -197,7 +197,9 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
     tract_onnx::prelude::multithread::set_threading_panel_threshold(gate);
     if let Some(python) = &opts.python {
         for threads in [1, 2] {
-            let ort_ms = onnxruntime_ms(device, python, opts.runs, threads)?;
+            let model = device.models.card.model_path(&device.models.card_path);
+            let size = device.models.card.input.width;
+            let ort_ms = onnxruntime_ms(&model, size, python, opts.runs, threads)?;
             let ratio = if threads == 2 {
                 tract2_ms.min(tract_ms)
             } else {
@@ -220,6 +222,10 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
                 target,
             });
         }
+    }
+
+    if let Some(live) = &device.models.liveness {
+        rows.extend(liveness_rows(live, &image, face, opts)?);
     }
 
     // 1:N: random unit templates of the model's dimension, the real probe's maps.
@@ -326,6 +332,47 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
                 "flat: {} ({growth:+} KiB)",
                 verdict(growth.unsigned_abs() < 8 * 1024)
             ),
+        });
+    }
+    Ok(rows)
+}
+
+/// The liveness check of one face (both networks, their crops included), on one thread, and
+/// ONNX Runtime running the same two files when a Python is given.
+fn liveness_rows(
+    live: &crate::liveness::Liveness,
+    image: &image::RgbImage,
+    face: &facegate_detect::Face,
+    opts: &BenchOptions,
+) -> Result<Vec<Row>, String> {
+    for _ in 0..5 {
+        live.score(image, face).map_err(|e| e.to_string())?;
+    }
+    let times: Vec<f64> = (0..opts.runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            let _ = live.score(image, face);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let ms = median(times);
+    let mut rows = vec![Row {
+        what: format!(
+            "liveness of one face (tract, {} networks with their crops, 1 thread)",
+            live.networks()
+        ),
+        value: format!("{ms:.2} ms"),
+        target: String::new(),
+    }];
+    if let Some(python) = &opts.python {
+        let mut ort_ms = 0.0;
+        for (model, size) in live.model_files() {
+            ort_ms += onnxruntime_ms(&model, size, python, opts.runs, 1)?;
+        }
+        rows.push(Row {
+            what: "liveness of one face (onnxruntime, the networks only, 1 thread)".into(),
+            value: format!("{ort_ms:.2} ms"),
+            target: format!("tract / onnxruntime = {:.2}", ms / ort_ms),
         });
     }
     Ok(rows)

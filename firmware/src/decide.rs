@@ -5,7 +5,11 @@
 //! row matching the same person above threshold; `uncertain` is never acted on; one visit gives
 //! one grant (debounce), and the same person is not granted again within `cooldown` (so a
 //! person lingering at the door, or walking out and back in, does not re-trigger the relay).
-//! A match outside the person's schedule is denied (`outside_schedule`).
+//! A match outside the person's schedule is denied (`outside_schedule`). A face the liveness
+//! check refuses is `spoof`: it breaks the run of agreeing frames, so every frame behind a grant
+//! passed the check, and the track is denied once (`presentation_attack`) and granted nothing
+//! for the rest of the visit: a photo wiggled until one frame passes must not open the door
+//! (a resident refused by mistake steps out of view and back: a new track).
 
 use crate::schedule::Schedule;
 use jiff::tz::TimeZone;
@@ -24,6 +28,9 @@ pub enum Band {
     Unknown,
     /// Seen but not good enough to decide on.
     LowQuality,
+    /// The liveness check found a presentation attack (a photo, a screen): refused, whoever it
+    /// looks like.
+    Spoof,
 }
 
 /// Decision settings.
@@ -138,6 +145,8 @@ struct Track {
     agreeing: u32,
     granted: bool,
     denied: bool,
+    /// The liveness check refused a frame of this track: no grant for the rest of the visit.
+    spoofed: bool,
 }
 
 /// Follows faces over frames and takes decisions; one per camera.
@@ -162,6 +171,15 @@ fn in_schedule(
         .iter()
         .find(|(p, _)| p == person)
         .is_none_or(|(_, s)| s.allows(time.as_secs_f64(), tz))
+}
+
+/// The reason a track is denied on a frame of this band, if the band alone denies it.
+fn deny_reason(band: Band) -> Option<&'static str> {
+    match band {
+        Band::Unknown => Some("unknown"),
+        Band::Spoof => Some("presentation_attack"),
+        Band::Match | Band::Uncertain | Band::LowQuality => None,
+    }
 }
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
@@ -249,6 +267,7 @@ impl Decider {
                         agreeing: 0,
                         granted: false,
                         denied: false,
+                        spoofed: false,
                     });
                     taken.push(true);
                     self.next_track += 1;
@@ -267,12 +286,16 @@ impl Decider {
                 // A match on someone else restarts the count with this frame.
                 track.agreeing = 1;
             }
+            track.spoofed |= face.band == Band::Spoof;
             track.bbox = face.bbox;
             track.last_frame = seq;
             track.band = face.band;
             track.person = face.person.clone();
             let mut access = None;
-            if face.band == Band::Match && !track.granted && track.agreeing >= rules.agreeing_frames
+            if face.band == Band::Match
+                && !track.granted
+                && !track.spoofed
+                && track.agreeing >= rules.agreeing_frames
             {
                 let person = face.person.clone().unwrap_or_default();
                 let cooling = self.last_grant.iter().any(|(p, at)| {
@@ -292,10 +315,12 @@ impl Decider {
                     self.last_grant.push((person.clone(), time));
                     Access::Grant { person }
                 });
-            } else if face.band == Band::Unknown && !track.denied && !track.granted {
+            } else if let (Some(reason), false, false) =
+                (deny_reason(face.band), track.denied, track.granted)
+            {
                 track.denied = true;
                 access = Some(Access::Deny {
-                    reason: "unknown".into(),
+                    reason: reason.into(),
                 });
             }
             if changed || access.is_some() {
@@ -393,6 +418,36 @@ mod tests {
             })
             .sum();
         assert_eq!(denials, 1);
+    }
+
+    #[test]
+    fn a_spoofed_track_is_denied_once_and_never_granted() {
+        let mut d = Decider::new(DecideRules::default());
+        d.frame(0, secs(0), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(1, secs(0), &[seen(Band::Spoof, Some("ann"))]);
+        assert_eq!(
+            e[0].access,
+            Some(Access::Deny {
+                reason: "presentation_attack".into()
+            })
+        );
+        assert_eq!(e[0].agreeing, 0, "a refused frame breaks the run");
+        // The photo passes the check on later frames: still no grant on this track.
+        for s in 2..8 {
+            for e in d.frame(s, secs(0), &[seen(Band::Match, Some("ann"))]) {
+                assert_eq!(e.access, None, "frame {s}");
+            }
+        }
+        // A new visit (the track ended) is decided afresh.
+        d.frame(20, secs(30), &[]);
+        d.frame(21, secs(30), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(22, secs(30), &[seen(Band::Match, Some("ann"))]);
+        assert_eq!(
+            e[0].access,
+            Some(Access::Grant {
+                person: "ann".into()
+            })
+        );
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl Device {
             cfg.model_card.as_deref(),
             cfg.detection.detector(),
             &cfg.embedder,
+            cfg.liveness.as_ref(),
         )?;
         let far = cfg.matching.target_far;
         if let Some(operating) = crate::matching::Thresholds::from_card(&models.card, far) {

@@ -17,6 +17,7 @@ pub mod door;
 pub mod embed;
 pub mod enroll;
 pub mod gallery;
+pub mod liveness;
 pub mod matching;
 pub mod model;
 pub mod pipeline;

@@ -101,6 +101,19 @@ enum Command {
         #[arg(long, default_value = "explain.png")]
         out: PathBuf,
     },
+    /// Score photos with the door's liveness check, to set `[liveness] threshold` on the
+    /// door's own camera: one line per photo (its largest face), then how many the configured
+    /// threshold refuses and the scores' percentiles.
+    Liveness {
+        /// The config file (TOML): its liveness models and threshold.
+        config: PathBuf,
+        /// Photos, or folders of photos (walked).
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        /// Read at most this many photos.
+        #[arg(long, default_value_t = facegate::pipeline::survey::MAX_PHOTOS)]
+        limit: usize,
+    },
 }
 
 /// An inference runtime, as `facegate bench --backend` names it.
@@ -170,6 +183,11 @@ fn main() -> ExitCode {
             },
         ),
         Command::Explain { config, photo, out } => explain(&config, &photo, &out),
+        Command::Liveness {
+            config,
+            photos,
+            limit,
+        } => liveness(&config, &photos, limit),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -350,6 +368,52 @@ fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
     Ok(())
 }
 
+fn liveness(config: &Path, photos: &[PathBuf], limit: usize) -> Res<()> {
+    use facegate::pipeline::survey;
+    let cfg = config::load(config)?;
+    let Some(settings) = cfg.liveness.as_ref() else {
+        return Err(format!("{}: [liveness] enabled = false", config.display()).into());
+    };
+    let check = facegate::liveness::Liveness::load(settings)?;
+    let detector = facegate_detect::Detector::load(
+        &facegate::model::models_dir().join("detector"),
+        cfg.detection.detector(),
+    )?;
+    let files = survey::photos_under(photos, limit.min(survey::MAX_PHOTOS))?;
+    let scored = survey::survey(&detector, &check, &files, &mut |done, total| {
+        if done % 100 == 0 || done == total {
+            eprint!("\r{done}/{total} photos");
+            if done == total {
+                eprintln!();
+            }
+        }
+    });
+    for s in &scored {
+        match s.score {
+            Some(v) => outln!("{v:.4}\t{}", s.path.display()),
+            None => outln!("-\t{}\t(no face, or does not decode)", s.path.display()),
+        }
+    }
+    let Some(sum) = survey::summarise(&scored, check.threshold()) else {
+        return Err("no photo had a face".into());
+    };
+    eprintln!(
+        "{} photos, {} with a face; threshold {}: {} refused ({:.1}%)",
+        sum.photos,
+        sum.faces,
+        sum.threshold,
+        sum.refused,
+        100.0 * sum.refused as f64 / sum.faces as f64
+    );
+    let pct: Vec<String> = sum
+        .percentiles
+        .iter()
+        .map(|(q, v)| format!("p{q} {v:.3}"))
+        .collect();
+    eprintln!("live scores: {}", pct.join(", "));
+    Ok(())
+}
+
 fn print_summary(path: &Path, cfg: &Config) {
     outln!("{}: OK", path.display());
     outln!("  device   {} ({})", cfg.device.id, cfg.device.name);
@@ -372,6 +436,14 @@ fn print_summary(path: &Path, cfg: &Config) {
         ),
     };
     outln!("  embedder {embedder}");
+    match &cfg.liveness {
+        Some(l) => outln!(
+            "  liveness on: a live score of {} or more, models in {}",
+            l.threshold,
+            l.dir.display()
+        ),
+        None => outln!("  liveness OFF: a photo held up to the camera is not refused"),
+    }
     let source = match &cfg.source {
         Source::V4l2 {
             device,

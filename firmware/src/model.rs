@@ -4,6 +4,7 @@
 use crate::align::Aligner;
 use crate::embed::{EmbedError, Embedder, TractEmbedder};
 use crate::embed::{EmbedderConfig, TensorRtConfig};
+use crate::liveness::{Liveness, LivenessConfig, LivenessError};
 use facegate_contract::ModelCard;
 use facegate_contract::occlusion::RegionMap;
 use facegate_detect::{DetectError, Detector, DetectorConfig};
@@ -55,6 +56,9 @@ pub enum ModelError {
         /// What failed.
         source: DetectError,
     },
+    /// The liveness networks.
+    #[error(transparent)]
+    Liveness(#[from] LivenessError),
 }
 
 /// Everything loaded from the model files.
@@ -71,6 +75,8 @@ pub struct Models {
     pub embedder: Box<dyn Embedder>,
     /// Which filter looks at which facial region.
     pub regions: RegionMap,
+    /// The liveness check; `None` when the config turns it off.
+    pub liveness: Option<Liveness>,
 }
 
 impl std::fmt::Debug for Models {
@@ -85,11 +91,13 @@ impl std::fmt::Debug for Models {
 
 impl Models {
     /// Loads the card at `card_path` (the shipped default when `None`), the detector from
-    /// `models_dir()/detector`, and the model through the runtime `embedder` names.
+    /// `models_dir()/detector`, the model through the runtime `embedder` names, and the
+    /// liveness networks when `liveness` is given.
     pub fn load(
         card_path: Option<&Path>,
         detector: DetectorConfig,
         embedder: &EmbedderConfig,
+        liveness: Option<&LivenessConfig>,
     ) -> Result<Self, ModelError> {
         let card_path = card_path.map_or_else(default_card, Path::to_owned);
         let card = ModelCard::load(&card_path).map_err(EmbedError::from)?;
@@ -103,8 +111,10 @@ impl Models {
                 gpu_embedder(&card, &card_path, settings, &detector, &aligner)?
             }
         };
+        let liveness = liveness.map(Liveness::load).transpose()?;
         Ok(Self {
             aligner,
+            liveness,
             regions: RegionMap::from_card(&card),
             embedder,
             detector,

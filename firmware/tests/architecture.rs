@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// The stages in data-flow order: each may import only earlier ones.
 const STAGES: &[&str] = &[
-    "source", "align", "quality", "embed", "matching", "decide", "publish",
+    "source", "liveness", "align", "quality", "embed", "matching", "decide", "publish",
 ];
 
 /// Modules that read the whole config: the orchestration around the stages.

@@ -66,6 +66,7 @@ fn models() -> Models {
         None,
         facegate::config::Detection::default().detector(),
         &facegate::config::EmbedderConfig::Tract,
+        None,
     )
     .unwrap()
 }
@@ -302,15 +303,16 @@ fn bench_measures_every_target() {
     };
     let rows = facegate::bench::run(&mut device, &opts).unwrap();
     let what: Vec<&str> = rows.iter().map(|r| r.what.as_str()).collect();
-    assert_eq!(rows.len(), 7, "{what:?}");
+    assert_eq!(rows.len(), 8, "{what:?}");
     assert!(what[1].contains("its own Elu and TopK"), "{what:?}");
     assert!(what[2].contains("2 threads, tract's size gate"), "{what:?}");
     assert!(
         what[3].contains("2 threads, every product split"),
         "{what:?}"
     );
+    assert!(what[4].starts_with("liveness of one face"), "{what:?}");
     assert!(
-        what[4].starts_with("1:N search over 1000 templates"),
+        what[5].starts_with("1:N search over 1000 templates"),
         "{what:?}"
     );
     assert!(rows.iter().all(|r| !r.value.contains("NaN")));
@@ -463,6 +465,69 @@ fn a_stop_request_ends_an_endless_source_cleanly() {
 }
 
 #[test]
+fn a_face_the_liveness_check_refuses_is_never_let_in() {
+    // The same frames twice: with the shipped threshold Obama's photo (taken of him, by a
+    // camera) is live and let in; with a threshold above its score it is a presentation attack.
+    for (threshold, let_in) in [(None, true), (Some(0.999_999f32), false)] {
+        let dir = scratch(&format!("liveness-{let_in}"));
+        let mut people = "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\n\
+                          photos = [\"DEMO/enroll/obama.jpg\"]\n"
+            .to_owned();
+        if let Some(t) = threshold {
+            people.push_str(&format!("[liveness]\nthreshold = {t}\n"));
+        }
+        let cfg = write_config(&dir, &people, 2);
+        let live_cfg = cfg.liveness.as_ref().expect("liveness is on by default");
+        assert_eq!(live_cfg.threshold, threshold.unwrap_or(0.5));
+        let m = Models::load(
+            None,
+            cfg.detection.detector(),
+            &cfg.embedder,
+            cfg.liveness.as_ref(),
+        )
+        .unwrap();
+        let mut g = gallery(&cfg);
+        sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
+        let matcher = pipeline::matcher(&m, &g, &cfg).unwrap();
+        let mut p = Pipeline::new(&m, &cfg, matcher);
+        let mut got = Collect::default();
+        for seq in 0..4 {
+            let f = facegate::source::Frame {
+                seq,
+                ..frame("enroll/obama.jpg")
+            };
+            p.process(&f, &mut got).unwrap();
+        }
+        let events: Vec<&Event> = got.0.iter().map(|(e, _, _)| e).collect();
+        let grants = events
+            .iter()
+            .filter(|e| matches!(e.access, Some(Access::Grant { .. })))
+            .count();
+        let attacks: Vec<&&Event> = events
+            .iter()
+            .filter(|e| {
+                matches!(&e.access, Some(Access::Deny { reason }) if reason == "presentation_attack")
+            })
+            .collect();
+        // Every event about a face carries the score and the threshold it was held to.
+        for e in events.iter().filter(|e| e.face.is_some()) {
+            let live = e.face.as_ref().unwrap().liveness.unwrap();
+            assert_eq!(live.threshold, live_cfg.threshold);
+            assert_eq!(live.score >= live.threshold, let_in, "{live:?}");
+            assert!(e.latency_ms.liveness > 0.0);
+        }
+        if let_in {
+            assert_eq!((grants, attacks.len()), (1, 0), "{events:#?}");
+        } else {
+            assert_eq!((grants, attacks.len()), (0, 1), "{events:#?}");
+            assert_eq!(attacks[0].result, Outcome::Spoof);
+            assert!(events.iter().all(|e| e.result != Outcome::Match));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
 fn a_person_is_let_in_only_within_their_schedule() {
     use jiff::civil::Weekday;
     let today = jiff::Zoned::now().weekday();
@@ -560,6 +625,7 @@ fn asking_for_tensorrt_in_a_build_without_it_says_how_to_get_it() {
         None,
         facegate::config::Detection::default().detector(),
         &facegate::config::EmbedderConfig::TensorRt(settings),
+        None,
     )
     .unwrap_err()
     .to_string();

@@ -30,6 +30,7 @@ fn tensorrt_and_tract_agree_on_every_demo_face() {
                 workspace_mib: 256,
                 engine_dir: engines.clone(),
             }),
+            None,
         )
         .unwrap();
         assert_eq!(gpu.embedder.runtime(), "tensorrt");
@@ -71,6 +72,7 @@ fn tensorrt_and_tract_agree_on_every_demo_face() {
             workspace_mib: 256,
             engine_dir: engines.clone(),
         }),
+        None,
     )
     .unwrap();
     for (f, t) in files.iter().zip(built) {

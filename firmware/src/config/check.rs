@@ -83,6 +83,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
     let decision = check_decision(&mut r, &raw);
     let commands = check_commands(&mut r, &raw, base);
     let access = check_access(&mut r, &raw, base, &storage_dir);
+    let liveness = check_liveness(&mut r, &raw, base);
     let embedder = check_embedder(&mut r, &raw, base, &storage_dir);
     let display = check_display(&mut r, &raw, base);
     let door = check_door(&mut r, &raw, base);
@@ -133,6 +134,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             privacy: raw.privacy.unwrap_or_default(),
             commands,
             access,
+            liveness,
             display,
             door,
             frigate,
@@ -653,6 +655,57 @@ fn check_access(
         key_file,
         valid_seconds,
     })
+}
+
+/// The live score a face must reach when the config names none: measured in
+/// docs/liveness.md (live faces' scores against printed photos and screens).
+pub const DEFAULT_LIVENESS_THRESHOLD: f32 = 0.5;
+
+fn check_liveness(
+    r: &mut Report,
+    raw: &RawConfig,
+    base: &Path,
+) -> Option<crate::liveness::LivenessConfig> {
+    let mut settings = crate::liveness::LivenessConfig {
+        dir: crate::model::models_dir().join("liveness"),
+        threshold: DEFAULT_LIVENESS_THRESHOLD,
+    };
+    let Some(l) = &raw.liveness else {
+        return Some(settings);
+    };
+    if l.enabled.as_ref().is_some_and(|e| !*e.get_ref()) {
+        return None;
+    }
+    if let Some(t) = &l.threshold {
+        if (0.0..1.0).contains(t.get_ref()) {
+            settings.threshold = *t.get_ref();
+        } else {
+            r.at(
+                t,
+                "liveness.threshold",
+                "expected a live score 0..1 (below 1)",
+            );
+        }
+    }
+    if let Some(m) = &l.models {
+        if m.get_ref().trim().is_empty() {
+            r.at(m, "liveness.models", "must not be empty");
+        } else {
+            settings.dir = base.join(m.get_ref());
+            if !settings.dir.join(crate::liveness::MANIFEST).is_file() {
+                r.at(
+                    m,
+                    "liveness.models",
+                    format!(
+                        "expected a folder with {} ({} has none)",
+                        crate::liveness::MANIFEST,
+                        settings.dir.display()
+                    ),
+                );
+            }
+        }
+    }
+    Some(settings)
 }
 
 fn check_display(
@@ -1249,6 +1302,29 @@ photos = ["broken.jpg", "missing.jpg"]
         let issues = check(&bad, &dir).unwrap_err();
         assert_eq!(issues[0].field, "access.valid_seconds", "{issues:?}");
         assert_eq!(issues[0].line, Some(18), "{issues:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn liveness_is_on_by_default_and_its_fields_are_checked() {
+        let dir = scratch("liveness");
+        let on = check(MINIMAL, &dir).unwrap().liveness.unwrap();
+        assert_eq!(on.threshold, DEFAULT_LIVENESS_THRESHOLD);
+        assert!(on.dir.ends_with("liveness"));
+        let off = check(&format!("{MINIMAL}\n[liveness]\nenabled = false\n"), &dir).unwrap();
+        assert_eq!(off.liveness, None);
+        let set = check(&format!("{MINIMAL}\n[liveness]\nthreshold = 0.8\n"), &dir).unwrap();
+        assert_eq!(set.liveness.unwrap().threshold, 0.8);
+        for (line, field) in [
+            ("threshold = 1.0", "liveness.threshold"),
+            ("threshold = -0.1", "liveness.threshold"),
+            ("models = \"nowhere\"", "liveness.models"),
+            ("models = \" \"", "liveness.models"),
+        ] {
+            let issues = check(&format!("{MINIMAL}\n[liveness]\n{line}\n"), &dir).unwrap_err();
+            assert_eq!(issues[0].field, field, "{line}: {issues:?}");
+            assert!(issues[0].line.is_some(), "{line}: {issues:?}");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -52,6 +52,8 @@ pub struct Config {
     pub commands: Option<Commands>,
     /// Signed door decisions on `.../access`; `None` when disabled.
     pub access: Option<Access>,
+    /// Liveness (presentation-attack) check before every grant; `None` when turned off.
+    pub liveness: Option<crate::liveness::LivenessConfig>,
     /// The door screen; `None` when there is none (the default).
     pub display: Option<crate::display::DisplayConfig>,
     /// The local door relay; `None` when off (the default).

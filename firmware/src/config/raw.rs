@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub privacy: Option<super::Privacy>,
     pub commands: Option<RawCommands>,
     pub access: Option<RawAccess>,
+    pub liveness: Option<RawLiveness>,
     pub display: Option<RawDisplay>,
     pub door: Option<RawDoor>,
     pub frigate: Option<Spanned<super::Frigate>>,
@@ -87,6 +88,14 @@ pub(super) struct RawAccess {
     pub enabled: Option<Spanned<bool>>,
     pub valid_seconds: Option<Spanned<f64>>,
     pub key_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLiveness {
+    pub enabled: Option<Spanned<bool>>,
+    pub threshold: Option<Spanned<f32>>,
+    pub models: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

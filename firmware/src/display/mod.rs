@@ -186,6 +186,7 @@ mod tests {
                 sharpness: 100.0,
                 problems,
             },
+            liveness: None,
         });
         e
     }
@@ -240,6 +241,28 @@ mod tests {
         );
         assert!(s.observe(&deny, t0 + Duration::from_secs(5)));
         assert!(matches!(s.view(), View::Refused { .. }));
+    }
+
+    #[test]
+    fn a_presentation_attack_is_asked_to_look_at_the_camera_and_told_nothing_more() {
+        let mut s = Screen::new(Duration::from_secs(4));
+        let attack = event(
+            Outcome::Spoof,
+            Some(Access::Deny {
+                reason: "presentation_attack".into(),
+            }),
+            Vec::new(),
+        );
+        assert!(s.observe(&attack, Instant::now()));
+        assert_eq!(
+            s.view(),
+            &View::Hint {
+                hint: screen::LOOK_AT_CAMERA.into()
+            }
+        );
+        // The same line as for any later frame of the attack.
+        let again = event(Outcome::Spoof, None, Vec::new());
+        assert!(!s.observe(&again, Instant::now()));
     }
 
     /// A fake framebuffer: the sysfs files a kernel would give, and a plain file as the device.

@@ -28,6 +28,9 @@ pub enum View {
     },
 }
 
+/// What a face the liveness check refused is shown: no reason given.
+pub const LOOK_AT_CAMERA: &str = "Please look at the camera";
+
 /// The line a person in front of the camera can act on.
 fn hint(problems: &[QualityProblem]) -> String {
     match problems.first() {
@@ -81,6 +84,11 @@ impl Screen {
             Some(Access::Deny { reason }) if reason == "outside_schedule" => View::Refused {
                 why: "Not at this time".into(),
             },
+            // A presentation attack is not told it was seen: the screen asks what it asks of
+            // anyone the camera cannot decide on.
+            Some(Access::Deny { reason }) if reason == "presentation_attack" => View::Hint {
+                hint: LOOK_AT_CAMERA.into(),
+            },
             Some(Access::Deny { .. }) => View::Refused {
                 why: "Not recognised".into(),
             },
@@ -89,6 +97,9 @@ impl Screen {
                     hint: hint(&face.quality.problems),
                 },
                 (Outcome::Uncertain, _) => View::Hint { hint: hint(&[]) },
+                (Outcome::Spoof, _) => View::Hint {
+                    hint: LOOK_AT_CAMERA.into(),
+                },
                 _ => return false,
             },
         };

@@ -1,9 +1,11 @@
-//! One frame through detect -> align -> quality -> embed -> match: every face found, with what
-//! the matcher made of it. No decision is taken here (that is *decide*'s, across frames).
+//! One frame through detect -> liveness -> align -> quality -> embed -> match: every face found,
+//! with what the matcher made of it. No decision is taken here (that is *decide*'s, across
+//! frames).
 
 use crate::align::Aligned;
 use crate::config::Config;
 use crate::embed::{EmbedError, Embedding};
+use crate::liveness::{LiveScore, LivenessError};
 use crate::matching::{MatchResult, Matcher};
 use crate::model::Models;
 use crate::quality::{Quality, QualityRules};
@@ -24,6 +26,10 @@ pub struct FaceAnalysis {
     pub embedding: Embedding,
     /// What the gallery says, for faces good enough to decide on.
     pub matched: Option<MatchResult>,
+    /// The liveness check's score, for faces that were matched while it is on.
+    pub live: Option<LiveScore>,
+    /// Milliseconds for the liveness check.
+    pub liveness_ms: f32,
     /// Milliseconds for alignment + quality.
     pub align_ms: f32,
     /// Milliseconds for the embedding.
@@ -50,6 +56,9 @@ pub enum AnalyseError {
     /// Embedding failed.
     #[error("embedding: {0}")]
     Embed(#[from] EmbedError),
+    /// The liveness check failed.
+    #[error("{0}")]
+    Liveness(#[from] LivenessError),
 }
 
 impl FaceAnalysis {
@@ -112,7 +121,8 @@ impl<'a> From<&'a Config> for Limits<'a> {
     }
 }
 
-/// Analyses `image`: faces are matched only when `matcher` is given and their quality passes.
+/// Analyses `image`: faces are matched only when `matcher` is given and their quality passes;
+/// a matched face's liveness is checked when the models include the check.
 pub fn analyse(
     models: &Models,
     limits: Limits,
@@ -141,12 +151,20 @@ pub fn analyse(
             _ => None,
         };
         let match_ms = ms(t);
+        let t = Instant::now();
+        let live = match (&models.liveness, &matched) {
+            (Some(check), Some(_)) => Some(check.score(image, &face)?),
+            _ => None,
+        };
+        let liveness_ms = ms(t);
         out.push(FaceAnalysis {
             face,
             aligned,
             quality,
             embedding,
             matched,
+            live,
+            liveness_ms,
             align_ms,
             embed_ms,
             match_ms,

@@ -26,6 +26,8 @@ pub struct FaceExplanation {
     pub quality: Quality,
     /// The outcome a single frame would give.
     pub result: Outcome,
+    /// The liveness check's score (probability of a live face), when the check is on.
+    pub live_score: Option<f32>,
     /// The best candidate, whatever the outcome.
     pub candidate: Option<PersonRef>,
     /// Its decision score.
@@ -91,8 +93,13 @@ pub fn explain_photo(
         let quality = cfg.quality.assess(&f.face.landmarks, &f.aligned.crop);
         let m = f.matched.as_ref();
         let best = m.and_then(|m| m.best.as_ref());
+        let refused = match (&models.liveness, f.live) {
+            (Some(check), Some(live)) => !check.is_live(live),
+            _ => false,
+        };
         let band = match best {
             _ if !quality.is_good() => Band::LowQuality,
+            _ if refused => Band::Spoof,
             Some(c) => cfg.decision.band(c.score, c.threshold),
             None => Band::Unknown,
         };
@@ -105,6 +112,7 @@ pub fn explain_photo(
             detector_score: f.face.score,
             quality,
             result: band.into(),
+            live_score: f.live.map(|l| l.score),
             candidate: best.map(|c| {
                 let p = &matcher.index().people()[c.person];
                 PersonRef {

@@ -5,6 +5,7 @@
 
 pub mod analyse;
 pub mod explain;
+pub mod survey;
 
 use crate::config::{Config, FaceCrops};
 use crate::decide::{Access, Band, Decider, Decision, Lifecycle, Observation};
@@ -12,7 +13,8 @@ use crate::gallery::{Gallery, GalleryError};
 use crate::matching::{Enrolled, Index, IndexError, Matcher, Thresholds};
 use crate::model::Models;
 use crate::publish::event::{
-    EVENT_SCHEMA, Event, FaceInfo, FrameRef, Latency, Outcome, PersonRef, Scores, rfc3339,
+    EVENT_SCHEMA, Event, FaceInfo, FrameRef, Latency, LivenessInfo, Outcome, PersonRef, Scores,
+    rfc3339,
 };
 use crate::publish::{PublishError, Sink};
 use crate::schedule::Schedule;
@@ -275,6 +277,12 @@ impl<'a> Pipeline<'a> {
                     },
                     (None, true) => (Band::Unknown, None),
                 };
+                // No grant without a live face: a refused check outranks any match.
+                let refused = match (&self.models.liveness, f.live) {
+                    (Some(check), Some(live)) => !check.is_live(live),
+                    _ => false,
+                };
+                let band = if refused { Band::Spoof } else { band };
                 Observation {
                     bbox: [b.x1, b.y1, b.x2, b.y2],
                     band,
@@ -336,6 +344,7 @@ impl<'a> Pipeline<'a> {
                 align: f.align_ms,
                 embed: f.embed_ms,
                 matching: f.match_ms,
+                liveness: f.liveness_ms,
                 total: SystemTime::now()
                     .duration_since(frame.time)
                     .map_or(0.0, |d| d.as_secs_f32() * 1000.0),
@@ -385,6 +394,13 @@ impl<'a> Pipeline<'a> {
                 ],
                 detector_score: f.face.score,
                 quality: f.quality.clone(),
+                liveness: f
+                    .live
+                    .zip(self.models.liveness.as_ref())
+                    .map(|(live, check)| LivenessInfo {
+                        score: live.score,
+                        threshold: check.threshold(),
+                    }),
             }),
             agreeing_frames: d.agreeing,
             access: d.access.clone(),

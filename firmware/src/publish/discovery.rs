@@ -63,7 +63,7 @@ pub fn payload(topics: &Topics, device: &str, name: &str) -> Value {
                 "unique_id": format!("facegate_{device}_face"),
                 "state_topic": topics.events(),
                 "qos": 1,
-                "event_types": ["match", "uncertain", "unknown", "low_quality"],
+                "event_types": ["match", "uncertain", "unknown", "low_quality", "spoof"],
                 "value_template": FACE_EVENT_TEMPLATE,
                 "icon": "mdi:face-recognition",
             },

@@ -29,6 +29,8 @@ pub enum Outcome {
     NoFace,
     /// A face, but too poor to decide on.
     LowQuality,
+    /// A presentation attack (a photo or a screen held up): the liveness check refused it.
+    Spoof,
 }
 
 impl From<Band> for Outcome {
@@ -38,6 +40,7 @@ impl From<Band> for Outcome {
             Band::Uncertain => Self::Uncertain,
             Band::Unknown => Self::Unknown,
             Band::LowQuality => Self::LowQuality,
+            Band::Spoof => Self::Spoof,
         }
     }
 }
@@ -84,6 +87,18 @@ pub struct FaceInfo {
     pub detector_score: f32,
     /// Quality measures and problems.
     pub quality: Quality,
+    /// The liveness check, when it ran on this face.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessInfo>,
+}
+
+/// What the liveness check said about a face.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LivenessInfo {
+    /// Probability of a live face, 0..1.
+    pub score: f32,
+    /// The score a face must reach.
+    pub threshold: f32,
 }
 
 /// Milliseconds spent per stage on the frame behind the event.
@@ -98,6 +113,9 @@ pub struct Latency {
     /// Gallery search and explanation.
     #[serde(rename = "match")]
     pub matching: f32,
+    /// The liveness check of this face.
+    #[serde(default)]
+    pub liveness: f32,
     /// From frame capture to the event being built.
     pub total: f32,
 }
