@@ -51,6 +51,8 @@ kind = "folder"
 path = "frames"
 [storage]
 dir = "state"
+[detection]
+min_face = 80  # the demo faces are over 200 px: no pyramid levels below that (tests run faster, qemu most)
 [decision]
 agreeing_frames = {agreeing}
 {people}

@@ -401,6 +401,8 @@ kind = "folder"
 path = "frames"
 [storage]
 dir = "state"
+[detection]
+min_face = 80  # the demo faces are over 200 px: no pyramid levels below that (tests run faster, qemu most)
 [mqtt]
 host = "{host}"
 port = {port}
