@@ -7,7 +7,7 @@ use crate::command::{CommandKey, Gate};
 use crate::config::{self, Config, ConfigError};
 use crate::display::DisplaySink;
 use crate::door::{DoorError, DoorSink};
-use crate::enroll::{PersonEnrollment, sync_config};
+use crate::enrollment::{PersonEnrollment, sync_config};
 use crate::gallery::{Gallery, GalleryError};
 use crate::matching::Matcher;
 use crate::model::{ModelError, Models};

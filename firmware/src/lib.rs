@@ -3,7 +3,7 @@
 //! The pipeline runs one way, one module per stage (see ARCHITECTURE.md):
 //! [`source`] -> detect ([`facegate_detect`]) -> [`align`] -> [`quality`] -> [`embed`] ->
 //! [`matching`] -> [`decide`] -> [`publish`]. [`pipeline`] wires the stages; [`gallery`] and
-//! [`enroll`] keep the enrolled people; [`config`] is what a technician edits; [`model`] loads
+//! [`enrollment`] keep the enrolled people; [`config`] is what a technician edits; [`model`] loads
 //! the model files once.
 
 pub mod align;
@@ -15,7 +15,7 @@ pub mod device;
 pub mod display;
 pub mod door;
 pub mod embed;
-pub mod enroll;
+pub mod enrollment;
 pub mod gallery;
 pub mod liveness;
 pub mod matching;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use facegate::config::{self, Config, ConfigError, Source};
 use facegate::device::Device;
-use facegate::enroll::PersonEnrollment;
+use facegate::enrollment::PersonEnrollment;
 use facegate::gallery::Gallery;
 use facegate::publish::{ConsoleSink, HeatmapFolder, Sink};
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ const STAGES: &[&str] = &[
 ];
 
 /// Modules that read the whole config: the orchestration around the stages.
-const READS_CONFIG: &[&str] = &["command", "device", "enroll", "pipeline"];
+const READS_CONFIG: &[&str] = &["command", "device", "enrollment", "pipeline"];
 
 /// Top-level module -> the top-level modules its code (comments and test modules left out)
 /// names through `crate::`.

@@ -5,7 +5,7 @@
 
 use facegate::config::{self, Config};
 use facegate::decide::Access;
-use facegate::enroll::sync_config;
+use facegate::enrollment::sync_config;
 use facegate::gallery::Gallery;
 use facegate::model::Models;
 use facegate::pipeline::{self, Pipeline};

@@ -178,7 +178,7 @@ fn through_the_pipeline_the_live_sample_is_let_in_and_the_attacks_are_not() {
         )
         .unwrap();
         let enrolled =
-            facegate::enroll::sync_config(&models, &cfg, &mut gallery, "2026-12-02T00:00:00Z")
+            facegate::enrollment::sync_config(&models, &cfg, &mut gallery, "2026-12-02T00:00:00Z")
                 .unwrap();
         assert_eq!(
             enrolled[0].photos[0].verdict, "accepted",

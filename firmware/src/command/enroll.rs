@@ -10,7 +10,7 @@
 //! analysed, and deleted whatever the outcome.
 
 use crate::config::{Config, Person};
-use crate::enroll::{Origin, PersonEnrollment, enroll};
+use crate::enrollment::{Origin, PersonEnrollment, enroll};
 use crate::gallery::Gallery;
 use crate::model::Models;
 use crate::pipeline::analyse::Limits;
@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 /// Most photos one request may carry.
 pub const MAX_PHOTOS: usize = 10;
-/// Largest photo accepted, decoded bytes (the broker's packet limit is lower still).
-pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
+/// Largest photo accepted in an `enroll` request, decoded bytes (the request itself is limited
+/// to [`crate::publish::mqtt::MAX_ENROLL_REQUEST`]).
+pub const MAX_SENT_PHOTO_BYTES: usize = 4 * 1024 * 1024;
 
 /// What an `enroll` request asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,9 +121,9 @@ pub fn run(
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .map_err(|e| format!("photos[{i}]: not base64: {e}"))?;
-        if bytes.len() > MAX_PHOTO_BYTES {
+        if bytes.len() > MAX_SENT_PHOTO_BYTES {
             return Err(format!(
-                "photos[{i}]: {} bytes, over the limit of {MAX_PHOTO_BYTES}",
+                "photos[{i}]: {} bytes, over the limit of {MAX_SENT_PHOTO_BYTES}",
                 bytes.len()
             ));
         }

@@ -18,7 +18,7 @@ pub mod feedback;
 pub mod verify;
 
 use crate::config::Config;
-use crate::enroll::{PersonEnrollment, sync_config_alive};
+use crate::enrollment::{PersonEnrollment, sync_config_alive};
 use crate::gallery::Gallery;
 use crate::model::Models;
 use crate::pipeline::{self, Pipeline};

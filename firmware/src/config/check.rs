@@ -4,15 +4,15 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use super::raw::{RawConfig, RawPerson, RawSource, SourceKind};
-use super::{Config, Device, Issue, Mqtt, Person, PixelFormat, Source};
+use super::{Config, Identity, Issue, Mqtt, Person, PixelFormat, Source};
 use facegate_contract::ModelCard;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// Largest enrollment photo accepted, in bytes; bigger files are almost certainly not portraits.
-const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+/// Largest enrollment photo file listed in the config, in bytes; bigger files are almost certainly not portraits.
+const MAX_PHOTO_FILE_BYTES: u64 = 20 * 1024 * 1024;
 
 /// Collects problems and turns byte spans into line numbers.
 struct Report<'a> {
@@ -160,7 +160,7 @@ pub(crate) fn id_problem(id: &str) -> Option<String> {
     }
 }
 
-fn check_device(r: &mut Report, raw: &RawConfig) -> Device {
+fn check_device(r: &mut Report, raw: &RawConfig) -> Identity {
     let id = raw.device.id.get_ref().clone();
     if let Some(problem) = id_problem(&id) {
         r.at(&raw.device.id, "device.id", problem);
@@ -176,7 +176,7 @@ fn check_device(r: &mut Report, raw: &RawConfig) -> Device {
         }
         tz.get_ref().clone()
     });
-    Device {
+    Identity {
         id,
         name,
         time_zone,
@@ -624,8 +624,8 @@ fn check_access(
     raw: &RawConfig,
     base: &Path,
     storage_dir: &Path,
-) -> Option<super::Access> {
-    let defaults = super::Access {
+) -> Option<super::Signing> {
+    let defaults = super::Signing {
         key_file: storage_dir.join("access.key"),
         valid_seconds: 5.0,
     };
@@ -651,7 +651,7 @@ fn check_access(
         Some(k) => base.join(k.get_ref()),
         None => defaults.key_file,
     };
-    Some(super::Access {
+    Some(super::Signing {
         key_file,
         valid_seconds,
     })
@@ -1035,9 +1035,9 @@ fn check_photo(path: &Path) -> Result<(), String> {
     if !meta.is_file() {
         return Err(format!("{} is not a file", path.display()));
     }
-    if meta.len() > MAX_PHOTO_BYTES {
+    if meta.len() > MAX_PHOTO_FILE_BYTES {
         return Err(format!(
-            "{} is {} bytes; photos over {MAX_PHOTO_BYTES} bytes are refused",
+            "{} is {} bytes; photos over {MAX_PHOTO_FILE_BYTES} bytes are refused",
             path.display(),
             meta.len()
         ));

@@ -23,7 +23,7 @@ pub(crate) use check::id_problem;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// This device.
-    pub device: Device,
+    pub device: Identity,
     /// The model card to run; `None` means the shipped default model.
     pub model_card: Option<PathBuf>,
     /// Which runtime embeds faces.
@@ -51,7 +51,7 @@ pub struct Config {
     /// Commands over MQTT; `None` when disabled (the default).
     pub commands: Option<Commands>,
     /// Signed door decisions on `.../access`; `None` when disabled.
-    pub access: Option<Access>,
+    pub access: Option<Signing>,
     /// Liveness (presentation-attack) check before every grant; `None` when turned off.
     pub liveness: Option<crate::liveness::LivenessConfig>,
     /// The door screen; `None` when there is none (the default).
@@ -86,7 +86,7 @@ impl Default for Frigate {
 
 /// Signed access decisions (`[access]`, on by default).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Access {
+pub struct Signing {
     /// The Ed25519 signing key (created on first run; its public half beside it as `.pub`).
     pub key_file: PathBuf,
     /// How long a decision stays valid after it is taken.
@@ -210,7 +210,7 @@ impl Default for Privacy {
 
 /// Identity of the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
+pub struct Identity {
     /// Stable id: a single MQTT topic level and Home Assistant id (`[A-Za-z0-9_-]`, 1..=64).
     pub id: String,
     /// Human-readable name; defaults to the id.
@@ -219,7 +219,7 @@ pub struct Device {
     pub time_zone: Option<String>,
 }
 
-impl Device {
+impl Identity {
     /// The door's time zone: the configured one, else the system's (UTC if it has none).
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
         self.time_zone
