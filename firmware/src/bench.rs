@@ -18,6 +18,7 @@ use crate::publish::event::Event;
 use crate::publish::{PublishError, Sink};
 use crate::source::Frame;
 use crate::source::files::read_image;
+use facegate_contract::AlignedFace;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -108,7 +109,6 @@ fn onnxruntime_ms(
 
 /// Runs every measurement on `device`; errors are reported as text (a bench is a tool).
 pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String> {
-    let mut rows = Vec::new();
     let image = read_image(&opts.photo).map_err(|e| e.to_string())?;
     let faces = device
         .models
@@ -123,28 +123,47 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
         .aligner
         .align(&image, &face.landmarks)
         .map_err(|e| e.to_string())?;
+    let mut rows = embedding_rows(device, &aligned.input, opts)?;
+    if let Some(live) = &device.models.liveness {
+        rows.extend(liveness_rows(live, &image, face, opts)?);
+    }
+    rows.push(search_row(device, &aligned.input, opts)?);
+    rows.extend(pipeline_rows(device, &image, opts)?);
+    Ok(rows)
+}
+
+/// Median milliseconds per face of `embedder` on `input` over `runs` runs, after a warm-up.
+fn time_embed(embedder: &dyn Embedder, input: &AlignedFace, runs: usize) -> Result<f64, String> {
+    for _ in 0..10 {
+        embedder.embed(input).map_err(|e| e.to_string())?;
+    }
+    let times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            let _ = embedder.embed(input);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    Ok(median(times))
+}
+
+/// Embedding latency: the device's embedder, tract on one and two threads, tract with its own
+/// kernels, and ONNX Runtime on the same file when a Python is given.
+fn embedding_rows(
+    device: &Device,
+    input: &AlignedFace,
+    opts: &BenchOptions,
+) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let (card, card_path) = (&device.models.card, &device.models.card_path);
     let embedder = &device.models.embedder;
-    let time_embed = |e: &dyn Embedder| -> Result<f64, String> {
-        for _ in 0..10 {
-            e.embed(&aligned.input).map_err(|e| e.to_string())?;
-        }
-        let times: Vec<f64> = (0..opts.runs.max(1))
-            .map(|_| {
-                let t = Instant::now();
-                let _ = e.embed(&aligned.input);
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        Ok(median(times))
-    };
-    let device_ms = time_embed(embedder.as_ref())?;
+    let device_ms = time_embed(embedder.as_ref(), input, opts.runs)?;
     let tract_ms = if embedder.runtime() == "tract" {
         device_ms
     } else {
         // The config's GPU embedder, then tract on the CPU for the comparisons below.
-        let tract = TractEmbedder::load(&device.models.card, &device.models.card_path, 1)
-            .map_err(|e| e.to_string())?;
-        let tract_ms = time_embed(&tract)?;
+        let tract = TractEmbedder::load(card, card_path, 1).map_err(|e| e.to_string())?;
+        let tract_ms = time_embed(&tract, input, opts.runs)?;
         rows.push(Row {
             what: format!("embed one face ({}, the board's GPU)", embedder.runtime()),
             value: format!("{device_ms:.2} ms"),
@@ -157,14 +176,9 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
         value: format!("{tract_ms:.2} ms"),
         target: String::new(),
     });
-    let stock = TractEmbedder::load_with(
-        &device.models.card,
-        &device.models.card_path,
-        Kernels::Stock,
-        1,
-    )
-    .map_err(|e| e.to_string())?;
-    let stock_ms = time_embed(&stock)?;
+    let stock =
+        TractEmbedder::load_with(card, card_path, Kernels::Stock, 1).map_err(|e| e.to_string())?;
+    let stock_ms = time_embed(&stock, input, opts.runs)?;
     rows.push(Row {
         what: "embed one face (tract with its own Elu and TopK, 1 thread)".into(),
         value: format!("{stock_ms:.2} ms"),
@@ -175,18 +189,13 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
     });
     // tract's own threading: matrix products split over a 2-thread pool, first with tract's
     // default size gate (small products stay on one thread), then with every product split.
-    let two = TractEmbedder::load_with(
-        &device.models.card,
-        &device.models.card_path,
-        Kernels::Fused,
-        2,
-    )
-    .map_err(|e| e.to_string())?;
+    let two =
+        TractEmbedder::load_with(card, card_path, Kernels::Fused, 2).map_err(|e| e.to_string())?;
     let mut tract2_ms = f64::INFINITY;
     let gate = tract_onnx::prelude::multithread::current_threading_panel_threshold();
     for (panels, label) in [(gate, "tract's size gate"), (0, "every product split")] {
         tract_onnx::prelude::multithread::set_threading_panel_threshold(panels);
-        let ms = time_embed(&two)?;
+        let ms = time_embed(&two, input, opts.runs)?;
         tract2_ms = tract2_ms.min(ms);
         rows.push(Row {
             what: format!("embed one face (tract, 2 threads, {label})"),
@@ -195,41 +204,45 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
         });
     }
     tract_onnx::prelude::multithread::set_threading_panel_threshold(gate);
-    if let Some(python) = &opts.python {
-        for threads in [1, 2] {
-            let model = device.models.card.model_path(&device.models.card_path);
-            let size = device.models.card.input.width;
-            let ort_ms = onnxruntime_ms(&model, size, python, opts.runs, threads)?;
-            let ratio = if threads == 2 {
-                tract2_ms.min(tract_ms)
-            } else {
-                tract_ms
-            } / ort_ms;
-            let target = if threads == 2 {
-                format!(
-                    "tract / onnxruntime = {ratio:.2} (target <= 1.2 on 2 cores: {})",
-                    verdict(ratio <= 1.2)
-                )
-            } else {
-                format!("tract / onnxruntime = {ratio:.2} (same thread count)")
-            };
-            rows.push(Row {
-                what: format!(
-                    "embed one face (onnxruntime, {threads} thread{})",
-                    if threads == 1 { "" } else { "s" }
-                ),
-                value: format!("{ort_ms:.2} ms"),
-                target,
-            });
-        }
+    let Some(python) = &opts.python else {
+        return Ok(rows);
+    };
+    for threads in [1, 2] {
+        let model = card.model_path(card_path);
+        let ort_ms = onnxruntime_ms(&model, card.input.width, python, opts.runs, threads)?;
+        let ratio = if threads == 2 {
+            tract2_ms.min(tract_ms)
+        } else {
+            tract_ms
+        } / ort_ms;
+        let target = if threads == 2 {
+            format!(
+                "tract / onnxruntime = {ratio:.2} (target <= 1.2 on 2 cores: {})",
+                verdict(ratio <= 1.2)
+            )
+        } else {
+            format!("tract / onnxruntime = {ratio:.2} (same thread count)")
+        };
+        rows.push(Row {
+            what: format!(
+                "embed one face (onnxruntime, {threads} thread{})",
+                if threads == 1 { "" } else { "s" }
+            ),
+            value: format!("{ort_ms:.2} ms"),
+            target,
+        });
     }
+    Ok(rows)
+}
 
-    if let Some(live) = &device.models.liveness {
-        rows.extend(liveness_rows(live, &image, face, opts)?);
-    }
-
-    // 1:N: random unit templates of the model's dimension, the real probe's maps.
-    let embedding = embedder.embed(&aligned.input).map_err(|e| e.to_string())?;
+/// 1:N search: random unit templates of the model's dimension, searched with the real probe's
+/// feature and maps (the matcher's whole `find`: occlusion rule, search, explanation).
+fn search_row(device: &Device, input: &AlignedFace, opts: &BenchOptions) -> Result<Row, String> {
+    let embedding = device
+        .models
+        .embedder
+        .embed(input)
+        .map_err(|e| e.to_string())?;
     let dim = embedding.feature.len();
     let people = (opts.templates / 4).max(1);
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -272,7 +285,7 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
         })
         .collect();
     let search = median(times);
-    rows.push(Row {
+    Ok(Row {
         what: format!(
             "1:N search over {} templates ({dim}-d, 1 core)",
             opts.templates
@@ -283,11 +296,19 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
         } else {
             "(the target is stated at 100,000 templates)".into()
         },
-    });
+    })
+}
 
-    // Face in view to its event, and memory over many frames.
-    let (models, cfg) = (&device.models, &device.cfg);
-    let mut pipeline = Pipeline::new(models, cfg, live);
+/// A face in view to its event (the whole pipeline on the photo as a frame), and resident
+/// memory over many frames.
+fn pipeline_rows(
+    device: &Device,
+    image: &image::RgbImage,
+    opts: &BenchOptions,
+) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let live = device.matcher().map_err(|e| e.to_string())?;
+    let mut pipeline = Pipeline::new(&device.models, &device.cfg, live);
     let frame = |seq: u64| Frame {
         seq,
         time: SystemTime::now(),

@@ -62,6 +62,15 @@ pub enum AnalyseError {
 }
 
 impl FaceAnalysis {
+    /// Whether the liveness check refused this face (a presentation attack): no grant then,
+    /// whatever it matched. `false` when the check is off or did not run (no candidate).
+    pub fn refused_by(&self, liveness: Option<&crate::liveness::Liveness>) -> bool {
+        match (liveness, self.live) {
+            (Some(check), Some(live)) => !check.is_live(live),
+            _ => false,
+        }
+    }
+
     /// The heat map of this face's match (PNG), against `matcher`'s best template when there
     /// is a candidate, else of where its filters fired.
     pub fn heatmap(&self, models: &Models, matcher: &Matcher) -> Option<Vec<u8>> {

@@ -93,13 +93,9 @@ pub fn explain_photo(
         let quality = cfg.quality.assess(&f.face.landmarks, &f.aligned.crop);
         let m = f.matched.as_ref();
         let best = m.and_then(|m| m.best.as_ref());
-        let refused = match (&models.liveness, f.live) {
-            (Some(check), Some(live)) => !check.is_live(live),
-            _ => false,
-        };
         let band = match best {
             _ if !quality.is_good() => Band::LowQuality,
-            _ if refused => Band::Spoof,
+            _ if f.refused_by(models.liveness.as_ref()) => Band::Spoof,
             Some(c) => cfg.decision.band(c.score, c.threshold),
             None => Band::Unknown,
         };

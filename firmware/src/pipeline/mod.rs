@@ -20,7 +20,7 @@ use crate::publish::{PublishError, Sink};
 use crate::schedule::Schedule;
 use crate::source::handoff::Handoff;
 use crate::source::{Frame, FrameSource, SourceError};
-use analyse::{AnalyseError, FrameAnalysis, Limits, analyse};
+use analyse::{AnalyseError, FaceAnalysis, FrameAnalysis, Limits, analyse};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -278,11 +278,11 @@ impl<'a> Pipeline<'a> {
                     (None, true) => (Band::Unknown, None),
                 };
                 // No grant without a live face: a refused check outranks any match.
-                let refused = match (&self.models.liveness, f.live) {
-                    (Some(check), Some(live)) => !check.is_live(live),
-                    _ => false,
+                let band = if f.refused_by(self.models.liveness.as_ref()) {
+                    Band::Spoof
+                } else {
+                    band
                 };
-                let band = if refused { Band::Spoof } else { band };
                 Observation {
                     bbox: [b.x1, b.y1, b.x2, b.y2],
                     band,
@@ -308,6 +308,8 @@ impl<'a> Pipeline<'a> {
         Ok(self.stats)
     }
 
+    /// Publishes the event of decision `d` (with the face it was taken on, when `seen`), and
+    /// keeps the face among the recent ones for feedback.
     fn emit(
         &mut self,
         d: &Decision,
@@ -315,6 +317,31 @@ impl<'a> Pipeline<'a> {
         sink: &mut dyn Sink,
     ) -> Result<(), PipelineError> {
         let face = seen.and_then(|(_, a)| d.face.and_then(|i| a.faces.get(i)));
+        if matches!(d.access, Some(Access::Grant { .. })) {
+            self.stats.grants += 1;
+        }
+        let seq = match sink.next_seq() {
+            Some(s) => s.max(self.next_seq),
+            None => self.next_seq,
+        };
+        let event = self.event(d, seen, face, seq);
+        debug_assert!(event.lifecycle != Lifecycle::End || event.face.is_none());
+        if let Some(f) = face {
+            self.remember(&event.id, f);
+        }
+        self.next_seq = seq + 1;
+        self.stats.events += 1;
+        self.publish(&event, face, seen.map(|(frame, _)| frame), sink)
+    }
+
+    /// The event of decision `d`, numbered `seq`.
+    fn event(
+        &self,
+        d: &Decision,
+        seen: Option<(&Frame, &FrameAnalysis)>,
+        face: Option<&FaceAnalysis>,
+        seq: u64,
+    ) -> Event {
         let candidate = face
             .and_then(|f| f.matched.as_ref())
             .and_then(|m| m.best.as_ref().map(|c| (m, c)));
@@ -351,14 +378,7 @@ impl<'a> Pipeline<'a> {
             },
             _ => Latency::default(),
         };
-        if matches!(d.access, Some(Access::Grant { .. })) {
-            self.stats.grants += 1;
-        }
-        let seq = match sink.next_seq() {
-            Some(s) => s.max(self.next_seq),
-            None => self.next_seq,
-        };
-        let event = Event {
+        Event {
             schema: EVENT_SCHEMA,
             id: format!("{}-{}", self.run_id, d.track),
             seq,
@@ -406,24 +426,37 @@ impl<'a> Pipeline<'a> {
             access: d.access.clone(),
             model_id: self.models.card.model_id.clone(),
             latency_ms: latency,
-        };
-        debug_assert!(event.lifecycle != Lifecycle::End || event.face.is_none());
-        if let Some(f) = face {
-            let people = self.matcher.index().people();
-            self.recent.retain(|r| r.event_id != event.id);
-            if self.recent.len() >= RECENT_LIMIT {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(Recent {
-                event_id: event.id.clone(),
-                feature: f.embedding.feature.clone(),
-                candidate: candidate
-                    .and_then(|(_, c)| people.get(c.person).map(|p| (p.id.clone(), c.full_score))),
-                at: Instant::now(),
-            });
         }
-        self.next_seq = seq + 1;
-        self.stats.events += 1;
+    }
+
+    /// Keeps `face` among the recent ones ("this is X" / "not this person" refer to them).
+    fn remember(&mut self, event_id: &str, f: &FaceAnalysis) {
+        let people = self.matcher.index().people();
+        let candidate = f
+            .matched
+            .as_ref()
+            .and_then(|m| m.best.as_ref())
+            .and_then(|c| people.get(c.person).map(|p| (p.id.clone(), c.full_score)));
+        self.recent.retain(|r| r.event_id != event_id);
+        if self.recent.len() >= RECENT_LIMIT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Recent {
+            event_id: event_id.to_owned(),
+            feature: f.embedding.feature.clone(),
+            candidate,
+            at: Instant::now(),
+        });
+    }
+
+    /// Hands `event` to the sink with the face's pictures.
+    fn publish(
+        &self,
+        event: &Event,
+        face: Option<&FaceAnalysis>,
+        frame: Option<&Frame>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), PipelineError> {
         // Face pixels (the crop, and the heat map drawn over the face) leave the device only
         // as far as the privacy setting allows: by default never a stranger's.
         let known = matches!(event.result, Outcome::Match | Outcome::Uncertain);
@@ -435,11 +468,11 @@ impl<'a> Pipeline<'a> {
         let heat = face
             .filter(|_| crops)
             .and_then(|f| f.heatmap(self.models, &self.matcher));
-        sink.publish(&event, heat.as_deref())?;
-        if let (true, Some(f), Some((frame, _))) = (crops, face, seen)
+        sink.publish(event, heat.as_deref())?;
+        if let (true, Some(f), Some(frame)) = (crops, face, frame)
             && let Some(jpeg) = face_crop(&frame.image, &f.face.bbox)
         {
-            sink.face_crop(&event, &jpeg);
+            sink.face_crop(event, &jpeg);
         }
         Ok(())
     }
