@@ -82,3 +82,155 @@ fn a_broken_config_fails_with_lines() {
     assert!(text.contains("absent.toml"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The example config states each setting's default (in use or commented out): every value it
+/// states for the settings below must be the code's own default, so the file a technician
+/// copies never promises what the program does not do.
+#[test]
+fn the_example_config_states_the_codes_defaults() {
+    use facegate::config::{Commands, Detection, Matching, Mqtt, Signing};
+    use facegate::decide::DecideRules;
+    use facegate::display::DisplayConfig;
+    use facegate::door::DoorConfig;
+    use facegate::embed::TensorRtConfig;
+    use facegate::liveness::LivenessConfig;
+    use facegate::quality::QualityRules;
+    let (detection, matching) = (Detection::default(), Matching::default());
+    let (quality, decision) = (QualityRules::default(), DecideRules::default());
+    let occlusion = &matching.occlusion;
+    let defaults: Vec<(&str, &str, f64)> = vec![
+        (
+            "embedder",
+            "workspace_mib",
+            TensorRtConfig::DEFAULT_WORKSPACE_MIB.into(),
+        ),
+        (
+            "mqtt",
+            "keep_alive_seconds",
+            Mqtt::DEFAULT_KEEP_ALIVE_SECONDS as f64,
+        ),
+        ("mqtt", "queue_limit", Mqtt::DEFAULT_QUEUE_LIMIT as f64),
+        ("mqtt", "drain_seconds", Mqtt::DEFAULT_DRAIN_SECONDS.into()),
+        ("detection", "min_face", detection.min_face.into()),
+        ("detection", "min_score", detection.min_score.into()),
+        (
+            "quality",
+            "min_eye_distance",
+            quality.min_eye_distance.into(),
+        ),
+        ("quality", "max_yaw", quality.max_yaw.into()),
+        (
+            "quality",
+            "max_roll_degrees",
+            quality.max_roll_degrees.into(),
+        ),
+        ("quality", "min_sharpness", quality.min_sharpness.into()),
+        ("matching", "target_far", matching.target_far),
+        ("matching", "max_faces", matching.max_faces as f64),
+        (
+            "matching.occlusion",
+            "radius_sigmas",
+            occlusion.radius_sigmas.into(),
+        ),
+        (
+            "matching.occlusion",
+            "min_radius_cells",
+            occlusion.min_radius_cells.into(),
+        ),
+        (
+            "matching.occlusion",
+            "displaced_share",
+            occlusion.displaced_share.into(),
+        ),
+        (
+            "matching.occlusion",
+            "min_filters",
+            occlusion.min_filters as f64,
+        ),
+        (
+            "decision",
+            "agreeing_frames",
+            decision.agreeing_frames.into(),
+        ),
+        (
+            "decision",
+            "uncertain_margin",
+            decision.uncertain_margin.into(),
+        ),
+        (
+            "decision",
+            "cooldown_seconds",
+            decision.cooldown_seconds.into(),
+        ),
+        (
+            "decision",
+            "track_gap_frames",
+            decision.track_gap_frames as f64,
+        ),
+        ("decision", "track_overlap", decision.track_overlap.into()),
+        (
+            "liveness",
+            "threshold",
+            LivenessConfig::DEFAULT_THRESHOLD.into(),
+        ),
+        ("access", "valid_seconds", Signing::DEFAULT_VALID_SECONDS),
+        ("display", "width", DisplayConfig::DEFAULT_PNG_SIZE.0.into()),
+        (
+            "display",
+            "height",
+            DisplayConfig::DEFAULT_PNG_SIZE.1.into(),
+        ),
+        (
+            "display",
+            "hold_seconds",
+            DisplayConfig::DEFAULT_HOLD_SECONDS,
+        ),
+        ("door", "pulse_seconds", DoorConfig::DEFAULT_PULSE_SECONDS),
+        (
+            "door",
+            "timeout_seconds",
+            DoorConfig::DEFAULT_TIMEOUT_SECONDS,
+        ),
+        (
+            "commands",
+            "max_age_seconds",
+            Commands::DEFAULT_MAX_AGE_SECONDS,
+        ),
+        (
+            "commands",
+            "refusals_per_second",
+            Commands::DEFAULT_REFUSALS_PER_SECOND,
+        ),
+    ];
+    let path = repo().join("config/facegate.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // (section, key) -> the number stated, from `key = value` lines, commented out or not.
+    let mut stated = std::collections::HashMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(name) = line.strip_prefix('[') {
+            section = name.trim_matches(|c| c == '[' || c == ']').to_owned();
+            section = section.split(']').next().unwrap().to_owned();
+            continue;
+        }
+        let Some((key, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        let value = value.split('#').next().unwrap().trim();
+        if let Ok(number) = value.parse::<f64>() {
+            stated.insert((section.clone(), key.trim().to_owned()), number);
+        }
+    }
+    for (section, key, default) in defaults {
+        let Some(&number) = stated.get(&(section.to_owned(), key.to_owned())) else {
+            panic!("{}: [{section}] {key} is not stated", path.display());
+        };
+        // f32 defaults compared through their f64 value.
+        assert!(
+            (number - default).abs() <= 1e-6 * default.abs().max(1.0),
+            "{}: [{section}] {key} = {number}, the code's default is {default}",
+            path.display()
+        );
+    }
+}

@@ -93,6 +93,12 @@ pub struct Signing {
     pub valid_seconds: f64,
 }
 
+impl Signing {
+    /// How long a decision stays valid when the config says nothing: long enough for a
+    /// controller to receive it, short enough that a captured message is soon worthless.
+    pub const DEFAULT_VALID_SECONDS: f64 = 5.0;
+}
+
 /// Face detection settings (`[detection]`).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -131,6 +137,13 @@ pub struct Commands {
     pub max_age_seconds: f64,
     /// Refused requests answered per second at most; beyond, they are counted, not answered.
     pub refusals_per_second: f64,
+}
+
+impl Commands {
+    /// How far a request's time may be from the device's clock, by default.
+    pub const DEFAULT_MAX_AGE_SECONDS: f64 = 60.0;
+    /// Refusals answered per second, by default.
+    pub const DEFAULT_REFUSALS_PER_SECOND: f64 = 5.0;
 }
 
 /// Home Assistant integration (`[home_assistant]`).
@@ -250,6 +263,15 @@ pub struct Mqtt {
     pub drain_seconds: f32,
     /// TLS to the broker; `None` for plain TCP.
     pub tls: Option<Tls>,
+}
+
+impl Mqtt {
+    /// Keep-alive interval by default, seconds.
+    pub const DEFAULT_KEEP_ALIVE_SECONDS: u64 = 30;
+    /// Events kept on disk by default while the broker is away.
+    pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
+    /// How long an exit waits for queued events by default, seconds.
+    pub const DEFAULT_DRAIN_SECONDS: f32 = 5.0;
 }
 
 /// A person to enroll.

@@ -48,6 +48,13 @@ pub struct DisplayConfig {
     pub hold_seconds: f64,
 }
 
+impl DisplayConfig {
+    /// How long a decision or hint stays on screen by default, seconds.
+    pub const DEFAULT_HOLD_SECONDS: f64 = 4.0;
+    /// A PNG screen's size by default, pixels (a small door display's).
+    pub const DEFAULT_PNG_SIZE: (u32, u32) = (480, 320);
+}
+
 /// The door screen as a [`Sink`].
 pub struct DisplaySink {
     output: Output,

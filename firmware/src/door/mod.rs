@@ -41,6 +41,13 @@ pub enum DoorConfig {
     },
 }
 
+impl DoorConfig {
+    /// How long the relay stays active per grant by default, seconds.
+    pub const DEFAULT_PULSE_SECONDS: f64 = 3.0;
+    /// How long the door program may run by default, seconds.
+    pub const DEFAULT_TIMEOUT_SECONDS: f64 = 10.0;
+}
+
 /// Something that can hold a door open: a relay line.
 pub trait Relay: Send {
     /// Drives the line: `true` opens the door.

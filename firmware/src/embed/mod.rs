@@ -35,6 +35,11 @@ pub struct TensorRtConfig {
     pub engine_dir: PathBuf,
 }
 
+impl TensorRtConfig {
+    /// TensorRT's build scratch memory by default, MiB.
+    pub const DEFAULT_WORKSPACE_MIB: u32 = 256;
+}
+
 /// The arithmetic of a TensorRT engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrtPrecision {

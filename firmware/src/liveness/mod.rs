@@ -30,6 +30,12 @@ pub struct LivenessConfig {
     pub threshold: f32,
 }
 
+impl LivenessConfig {
+    /// The live score a face must reach when the config names none: measured in
+    /// docs/liveness.md (live faces' scores against printed photos and screens).
+    pub const DEFAULT_THRESHOLD: f32 = 0.5;
+}
+
 /// The models as `liveness.json` lists them (written by `scripts/minifasnet-to-onnx.py`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

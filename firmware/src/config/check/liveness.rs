@@ -1,0 +1,52 @@
+//! `[liveness]`: the presentation-attack check.
+
+use super::Report;
+use crate::config::raw::RawConfig;
+use std::path::Path;
+
+pub(super) fn check_liveness(
+    r: &mut Report,
+    raw: &RawConfig,
+    base: &Path,
+) -> Option<crate::liveness::LivenessConfig> {
+    let mut settings = crate::liveness::LivenessConfig {
+        dir: crate::model::models_dir().join("liveness"),
+        threshold: crate::liveness::LivenessConfig::DEFAULT_THRESHOLD,
+    };
+    let Some(l) = &raw.liveness else {
+        return Some(settings);
+    };
+    if l.enabled.as_ref().is_some_and(|e| !*e.get_ref()) {
+        return None;
+    }
+    if let Some(t) = &l.threshold {
+        if (0.0..1.0).contains(t.get_ref()) {
+            settings.threshold = *t.get_ref();
+        } else {
+            r.at(
+                t,
+                "liveness.threshold",
+                "expected a live score 0..1 (below 1)",
+            );
+        }
+    }
+    if let Some(m) = &l.models {
+        if m.get_ref().trim().is_empty() {
+            r.at(m, "liveness.models", "must not be empty");
+        } else {
+            settings.dir = base.join(m.get_ref());
+            if !settings.dir.join(crate::liveness::MANIFEST).is_file() {
+                r.at(
+                    m,
+                    "liveness.models",
+                    format!(
+                        "expected a folder with {} ({} has none)",
+                        crate::liveness::MANIFEST,
+                        settings.dir.display()
+                    ),
+                );
+            }
+        }
+    }
+    Some(settings)
+}
