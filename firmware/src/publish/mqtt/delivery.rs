@@ -105,14 +105,8 @@ impl Delivery {
         false
     }
 
-    /// The connection ended: an attempt not yet acknowledged is abandoned (sent again after
-    /// the reconnect).
-    pub fn connection_ended(&mut self) {
-        self.abandon();
-    }
-
-    /// The sender gives up on the attempt (the link stops): its late write and acknowledgement
-    /// are nobody's.
+    /// The attempt is given up: the connection ended (the sender sends the message again
+    /// after the reconnect) or the link stops. Its late write and acknowledgement are nobody's.
     pub fn abandon(&mut self) {
         match self.phase {
             Phase::Handed => self.orphans += 1,
@@ -204,7 +198,7 @@ mod tests {
     #[test]
     fn after_a_reconnect_rumqttcs_replay_is_not_taken_for_the_new_attempt() {
         let mut d = written(5);
-        d.connection_ended();
+        d.abandon();
         assert_eq!(
             d.settled(),
             Some(false),
@@ -230,7 +224,7 @@ mod tests {
     fn a_message_handed_over_as_the_connection_dropped_is_an_orphan_written_first() {
         let mut d = Delivery::default();
         d.hand_over();
-        d.connection_ended();
+        d.abandon();
         assert_eq!(d.settled(), Some(false));
         d.finish();
         d.hand_over();
@@ -259,10 +253,10 @@ mod tests {
         // Two attempts abandoned before being written; suppose only one is ever written.
         let mut d = Delivery::default();
         d.hand_over();
-        d.connection_ended();
+        d.abandon();
         d.finish();
         d.hand_over();
-        d.connection_ended();
+        d.abandon();
         d.finish();
         d.hand_over();
         d.written(1); // orphan
@@ -285,7 +279,7 @@ mod tests {
         for pkid in 1..=(REMEMBERED as u16 + 10) {
             d.hand_over();
             d.written(pkid);
-            d.connection_ended();
+            d.abandon();
             d.finish();
         }
         assert_eq!(d.abandoned.len(), REMEMBERED);

@@ -203,7 +203,7 @@ impl Network<'_> {
     /// The connection ended: what was in flight is abandoned (sent again after the reconnect).
     fn disconnected(s: &mut LinkState) {
         s.connected = false;
-        s.delivery.connection_ended();
+        s.delivery.abandon();
     }
 
     pub(super) fn run(&mut self, mut connection: Connection) {

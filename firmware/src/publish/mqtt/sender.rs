@@ -12,9 +12,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long the sender waits for one acknowledgement before sending again.
-pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Publishes `payload` and waits for its acknowledgement (QoS 1) until `deadline`, the
+/// Publishes `payload` and waits for its acknowledgement (QoS 1) for [`ACK_TIMEOUT`], the
 /// attempt's abandonment or the link's stop; `None` when the client is gone, else whether the
 /// broker has it.
 pub(super) fn send_one(
@@ -24,7 +24,6 @@ pub(super) fn send_one(
     qos: QoS,
     retain: bool,
     payload: Vec<u8>,
-    deadline: Instant,
 ) -> Option<bool> {
     if qos == QoS::AtMostOnce {
         client.publish(topic, qos, retain, payload).ok()?;
@@ -36,6 +35,7 @@ pub(super) fn send_one(
         shared.lock().delivery.finish();
         return None;
     }
+    let deadline = Instant::now() + ACK_TIMEOUT;
     let mut s = shared.wait_until(Some(deadline), |s| s.delivery.settled().is_some() || s.stop);
     let acked = match s.delivery.settled() {
         Some(acked) => acked,
@@ -72,18 +72,11 @@ pub(super) fn run(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
             s.sending = !matches!(next, Next::Idle);
             next
         };
-        let deadline = Instant::now() + ACK_TIMEOUT;
         match next {
             Next::Send(m) => {
-                let Some(acked) = send_one(
-                    client,
-                    shared,
-                    &m.topic,
-                    m.qos,
-                    m.retain,
-                    m.payload.clone(),
-                    deadline,
-                ) else {
+                let Some(acked) =
+                    send_one(client, shared, &m.topic, m.qos, m.retain, m.payload.clone())
+                else {
                     return;
                 };
                 let mut s = shared.lock();
@@ -98,15 +91,9 @@ pub(super) fn run(client: &Client, shared: &Shared, outbox: &Mutex<Outbox>) {
                     shared.lock().sending = false;
                     continue;
                 };
-                let Some(acked) = send_one(
-                    client,
-                    shared,
-                    &m.topic,
-                    QoS::AtLeastOnce,
-                    false,
-                    m.payload,
-                    deadline,
-                ) else {
+                let Some(acked) =
+                    send_one(client, shared, &m.topic, QoS::AtLeastOnce, false, m.payload)
+                else {
                     return;
                 };
                 if acked && let Err(e) = lock_outbox(outbox).remove(m.id) {
