@@ -12,7 +12,7 @@ use crate::device::Device;
 use crate::embed::tract::Kernels;
 use crate::embed::{Embedder, TractEmbedder};
 use crate::gallery::Template;
-use crate::matching::{Enrolled, Index, Matcher};
+use crate::matching::{Enrolled, Index, Matcher, Thresholds};
 use crate::pipeline::Pipeline;
 use crate::publish::event::Event;
 use crate::publish::{PublishError, Sink};
@@ -127,8 +127,9 @@ pub fn run(device: &mut Device, opts: &BenchOptions) -> Result<Vec<Row>, String>
     if let Some(live) = &device.models.liveness {
         rows.extend(liveness_rows(live, &image, face, opts)?);
     }
-    rows.push(search_row(device, &aligned.input, opts)?);
-    rows.extend(pipeline_rows(device, &image, opts)?);
+    let live = device.matcher().map_err(|e| e.to_string())?;
+    rows.push(search_row(device, live.thresholds(), &aligned.input, opts)?);
+    rows.extend(pipeline_rows(device, live, &image, opts)?);
     Ok(rows)
 }
 
@@ -236,8 +237,14 @@ fn embedding_rows(
 }
 
 /// 1:N search: random unit templates of the model's dimension, searched with the real probe's
-/// feature and maps (the matcher's whole `find`: occlusion rule, search, explanation).
-fn search_row(device: &Device, input: &AlignedFace, opts: &BenchOptions) -> Result<Row, String> {
+/// feature and maps (the matcher's whole `find`: occlusion rule, search, explanation), at the
+/// live gallery's thresholds.
+fn search_row(
+    device: &Device,
+    thresholds: &Thresholds,
+    input: &AlignedFace,
+    opts: &BenchOptions,
+) -> Result<Row, String> {
     let embedding = device
         .models
         .embedder
@@ -270,12 +277,11 @@ fn search_row(device: &Device, input: &AlignedFace, opts: &BenchOptions) -> Resu
         })
         .collect();
     let index = Index::new(dim, enrolled, &templates).map_err(|e| e.to_string())?;
-    let live = device.matcher().map_err(|e| e.to_string())?;
     let big = Matcher::new(
         index,
         device.models.regions.clone(),
         device.cfg.matching.occlusion,
-        live.thresholds().clone(),
+        thresholds.clone(),
     );
     let times: Vec<f64> = (0..30)
         .map(|_| {
@@ -303,11 +309,11 @@ fn search_row(device: &Device, input: &AlignedFace, opts: &BenchOptions) -> Resu
 /// memory over many frames.
 fn pipeline_rows(
     device: &Device,
+    live: Matcher,
     image: &image::RgbImage,
     opts: &BenchOptions,
 ) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
-    let live = device.matcher().map_err(|e| e.to_string())?;
     let mut pipeline = Pipeline::new(&device.models, &device.cfg, live);
     let frame = |seq: u64| Frame {
         seq,

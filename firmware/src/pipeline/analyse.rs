@@ -6,7 +6,7 @@ use crate::align::Aligned;
 use crate::config::Config;
 use crate::embed::{EmbedError, Embedding};
 use crate::liveness::{LiveScore, LivenessError};
-use crate::matching::{MatchResult, Matcher};
+use crate::matching::{Candidate, MatchResult, Matcher};
 use crate::model::Models;
 use crate::quality::{Quality, QualityRules};
 use facegate_detect::{DetectError, Face};
@@ -62,6 +62,13 @@ pub enum AnalyseError {
 }
 
 impl FaceAnalysis {
+    /// The gallery's best candidate for this face, with the match it belongs to; `None` for a
+    /// face not matched (low quality) or an empty gallery.
+    pub fn candidate(&self) -> Option<(&MatchResult, &Candidate)> {
+        let m = self.matched.as_ref()?;
+        Some((m, m.best.as_ref()?))
+    }
+
     /// Whether the liveness check refused this face (a presentation attack): no grant then,
     /// whatever it matched. `false` when the check is off or did not run (no candidate).
     pub fn refused_by(&self, liveness: Option<&crate::liveness::Liveness>) -> bool {
@@ -75,10 +82,9 @@ impl FaceAnalysis {
     /// is a candidate, else of where its filters fired.
     pub fn heatmap(&self, models: &Models, matcher: &Matcher) -> Option<Vec<u8>> {
         use crate::publish::heatmap::{self, HeatmapInput};
-        let matched = self.matched.as_ref();
-        let contributions: Vec<f32> = matched
-            .and_then(|m| m.best.as_ref())
-            .map(|c| {
+        let contributions: Vec<f32> = self
+            .candidate()
+            .map(|(_, c)| {
                 let t = matcher.index().template(c.template);
                 self.embedding
                     .feature
@@ -96,7 +102,7 @@ impl FaceAnalysis {
                 maps: &self.embedding.maps,
                 map_size: (maps.height as usize, maps.width as usize),
                 contributions: &contributions,
-                regions: matched.map_or(&[][..], |m| &m.regions),
+                regions: self.matched.as_ref().map_or(&[][..], |m| &m.regions),
             },
         );
         heatmap::png(&picture).ok()

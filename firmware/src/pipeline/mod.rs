@@ -342,9 +342,7 @@ impl<'a> Pipeline<'a> {
         face: Option<&FaceAnalysis>,
         seq: u64,
     ) -> Event {
-        let candidate = face
-            .and_then(|f| f.matched.as_ref())
-            .and_then(|m| m.best.as_ref().map(|c| (m, c)));
+        let candidate = face.and_then(FaceAnalysis::candidate);
         let people = self.matcher.index().people();
         let person = d.person.as_ref().map(|id| PersonRef {
             id: id.clone(),
@@ -433,10 +431,8 @@ impl<'a> Pipeline<'a> {
     fn remember(&mut self, event_id: &str, f: &FaceAnalysis) {
         let people = self.matcher.index().people();
         let candidate = f
-            .matched
-            .as_ref()
-            .and_then(|m| m.best.as_ref())
-            .and_then(|c| people.get(c.person).map(|p| (p.id.clone(), c.full_score)));
+            .candidate()
+            .and_then(|(_, c)| people.get(c.person).map(|p| (p.id.clone(), c.full_score)));
         self.recent.retain(|r| r.event_id != event_id);
         if self.recent.len() >= RECENT_LIMIT {
             self.recent.pop_front();
