@@ -48,33 +48,22 @@ impl Report<'_> {
         Some(self.text[..upto].bytes().filter(|&b| b == b'\n').count() + 1)
     }
 
-    /// The line that sets the dotted key `path` (`matching.occlusion.min_filters`), read from the
-    /// file's table headers and keys; `None` when it is set some other way (an inline table).
+    /// The line that sets the dotted key `path` (`matching.occlusion.min_filters`), however the
+    /// file writes it (a table header, a dotted key, an inline table), found with toml's own
+    /// spanned parse; `None` when the key is not in the file.
     fn line_of_key(&self, path: &str) -> Option<usize> {
-        let mut table = String::new();
-        for (i, line) in self.text.lines().enumerate() {
-            let line = line.trim();
-            if let Some(header) = line.strip_prefix('[') {
-                table = header
-                    .split(']')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
-                continue;
+        let doc = toml::de::DeTable::parse(self.text).ok()?;
+        let mut table = doc.get_ref();
+        let mut parts = path.split('.').peekable();
+        while let Some(part) = parts.next() {
+            let (_, value) = table.iter().find(|(key, _)| key.get_ref() == part)?;
+            if parts.peek().is_none() {
+                return self.line_of(&value.span());
             }
-            let Some((key, _)) = line.split_once('=') else {
-                continue;
+            let toml::de::DeValue::Table(inner) = value.get_ref() else {
+                return None;
             };
-            let key = key.trim();
-            let full = if table.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{table}.{key}")
-            };
-            if full == path {
-                return Some(i + 1);
-            }
+            table = inner;
         }
         None
     }
@@ -535,6 +524,32 @@ photos = ["broken.jpg", "missing.jpg"]
         assert_eq!(ok.decision.agreeing_frames, 3);
         assert_eq!(ok.quality.max_yaw, 0.2);
         assert_eq!(ok.storage_dir, dir.join("state"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_bad_value_written_as_a_dotted_key_or_inline_table_names_its_line() {
+        let dir = scratch("dotted");
+        let lines = MINIMAL.lines().count();
+        let dotted = format!(
+            "{MINIMAL}\n[matching]\nocclusion.radius_sigmas = 3.0\n\
+             occlusion.min_radius_cells = -1.0\nocclusion.displaced_share = 0.8\n\
+             occlusion.min_filters = 3\n"
+        );
+        let inline = format!(
+            "{MINIMAL}\n[matching]\nmax_faces = 4\nocclusion = {{ radius_sigmas = 3.0, \
+             min_radius_cells = -1.0, displaced_share = 0.8, min_filters = 3 }}\n"
+        );
+        for text in [dotted, inline] {
+            let issues = check(&text, &dir).unwrap_err();
+            let got: Vec<(Option<usize>, &str)> =
+                issues.iter().map(|i| (i.line, i.field.as_str())).collect();
+            assert_eq!(
+                got,
+                [(Some(lines + 4), "matching.occlusion.min_radius_cells")],
+                "{text}"
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 
