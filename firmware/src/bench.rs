@@ -9,16 +9,16 @@
 //! - resident memory before and after `--frames` frames: target flat.
 
 use crate::device::Device;
-use crate::embed::tract::Kernels;
-use crate::embed::{Embedder, TractEmbedder};
-use crate::gallery::Template;
-use crate::matching::{Enrolled, Index, Matcher, Thresholds};
-use crate::pipeline::Pipeline;
-use crate::publish::event::Event;
-use crate::publish::{PublishError, Sink};
-use crate::source::Frame;
-use crate::source::files::read_image;
 use facegate_contract::AlignedFace;
+use facegate_pipeline::embed::tract::Kernels;
+use facegate_pipeline::embed::{Embedder, TractEmbedder};
+use facegate_pipeline::event::Event;
+use facegate_pipeline::gallery::Template;
+use facegate_pipeline::matching::{Enrolled, Index, Matcher, Thresholds};
+use facegate_pipeline::sink::{PublishError, Sink};
+use facegate_pipeline::source::Frame;
+use facegate_pipeline::source::files::read_image;
+use facegate_pipeline::wiring::Pipeline;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -314,7 +314,7 @@ fn pipeline_rows(
     opts: &BenchOptions,
 ) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
-    let mut pipeline = Pipeline::new(&device.models, &device.cfg, live);
+    let mut pipeline = Pipeline::new(&device.models, device.cfg.pipeline(), live);
     let frame = |seq: u64| Frame {
         seq,
         time: SystemTime::now(),
@@ -367,7 +367,7 @@ fn pipeline_rows(
 /// The liveness check of one face (both networks, their crops included), on one thread, and
 /// ONNX Runtime running the same two files when a Python is given.
 fn liveness_rows(
-    live: &crate::liveness::Liveness,
+    live: &facegate_pipeline::liveness::Liveness,
     image: &image::RgbImage,
     face: &facegate_detect::Face,
     opts: &BenchOptions,

@@ -7,11 +7,6 @@ use crate::command::{CommandKey, Gate};
 use crate::config::{self, Config, ConfigError};
 use crate::display::DisplaySink;
 use crate::door::{DoorError, DoorSink};
-use crate::enrollment::{PersonEnrollment, sync_config};
-use crate::gallery::{Gallery, GalleryError};
-use crate::matching::Matcher;
-use crate::model::{ModelError, Models};
-use crate::pipeline::{self, Pipeline, PipelineError, RunStats};
 use crate::publish::access::AccessSigner;
 use crate::publish::mqtt::{
     AccessSettings, CommandInbox, Discovery, FrigateMirror, MqttLink, MqttSettings,
@@ -20,9 +15,15 @@ use crate::publish::outbox::{Outbox, OutboxError};
 use crate::publish::request::Admission;
 use crate::publish::state::DeviceState;
 use crate::publish::topics::Topics;
-use crate::publish::{Fanout, Sink};
 use crate::service::Supervisor;
-use crate::source::open::{OpenError, open};
+use facegate_pipeline::enrollment::PersonEnrollment;
+use facegate_pipeline::gallery::{Gallery, GalleryError};
+use facegate_pipeline::matching::Matcher;
+use facegate_pipeline::model::{ModelError, Models};
+use facegate_pipeline::sink::{Fanout, Sink};
+use facegate_pipeline::source::open::{OpenError, open};
+use facegate_pipeline::wiring::sync_config;
+use facegate_pipeline::wiring::{self, Pipeline, PipelineError, RunStats};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -51,7 +52,7 @@ pub enum DeviceError {
     Pipeline(#[from] PipelineError),
     /// The command key.
     #[error(transparent)]
-    CommandKey(crate::secret::CommandKeyError),
+    CommandKey(crate::command_key::CommandKeyError),
     /// The door relay.
     #[error(transparent)]
     Door(DoorError),
@@ -60,7 +61,7 @@ pub enum DeviceError {
     Tls(#[from] crate::publish::tls::TlsError),
     /// The access signing key.
     #[error(transparent)]
-    AccessKey(crate::secret::SecretError),
+    AccessKey(facegate_pipeline::secret::SecretError),
     /// A person's threshold below the card's operating point: it would let more strangers in.
     #[error(
         "config: {field} = {threshold} is looser than the model's operating threshold \
@@ -189,7 +190,9 @@ impl Device {
             cfg.liveness.as_ref(),
         )?;
         let far = cfg.matching.target_far;
-        if let Some(operating) = crate::matching::Thresholds::from_card(&models.card, far) {
+        if let Some(operating) =
+            facegate_pipeline::matching::Thresholds::from_card(&models.card, far)
+        {
             for (i, p) in cfg.people.iter().enumerate() {
                 if let Some(threshold) = p.threshold
                     && threshold < operating.full
@@ -204,7 +207,7 @@ impl Device {
             }
         }
         let dir = &cfg.storage_dir;
-        crate::secret::private_dir(dir).map_err(|source| DeviceError::Storage {
+        facegate_pipeline::secret::private_dir(dir).map_err(|source| DeviceError::Storage {
             path: dir.clone(),
             source,
         })?;
@@ -237,9 +240,9 @@ impl Device {
     pub fn enroll(&mut self) -> Result<Vec<PersonEnrollment>, DeviceError> {
         let enrolled = sync_config(
             &self.models,
-            &self.cfg,
+            &self.cfg.pipeline(),
             &mut self.gallery,
-            &crate::publish::event::now(),
+            &facegate_pipeline::event::now(),
         )?;
         self.unreported = crate::command::progress_messages(&enrolled, "config", None);
         Ok(enrolled)
@@ -275,7 +278,11 @@ impl Device {
 
     /// The matcher over the gallery as it is now.
     pub fn matcher(&self) -> Result<Matcher, DeviceError> {
-        Ok(pipeline::matcher(&self.models, &self.gallery, &self.cfg)?)
+        Ok(wiring::matcher(
+            &self.models,
+            &self.gallery,
+            &self.cfg.pipeline(),
+        )?)
     }
 
     /// The event queue's file.
@@ -361,7 +368,7 @@ impl Device {
             templates: matcher.index().len(),
             target_far: matcher.thresholds().target_far,
             threshold: matcher.thresholds().full,
-            started: crate::publish::event::now(),
+            started: facegate_pipeline::event::now(),
             access_key,
             events_dropped: 0,
         };
@@ -401,7 +408,7 @@ impl Device {
         let (models, cfg, gallery) = (&self.models, &self.cfg, &mut self.gallery);
         let supervisor = &mut self.supervisor;
         supervisor.ready(&format!("watching; enrolled people: {people}"));
-        let mut p = Pipeline::new(models, cfg, matcher);
+        let mut p = Pipeline::new(models, cfg.pipeline(), matcher);
         let mut between = |p: &mut Pipeline| {
             supervisor.alive();
             for command in inbox.take() {
@@ -422,7 +429,7 @@ impl Device {
                 sinks.push(d);
             }
             sinks.extend(extra.iter_mut().map(|s| &mut **s as &mut dyn Sink));
-            pipeline::run(
+            wiring::run(
                 &mut p,
                 source.frames,
                 source.live,

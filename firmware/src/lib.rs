@@ -1,30 +1,17 @@
-//! facegate, the device program: camera frames in, access decisions and explanations out.
+//! facegate, the device program: the pipeline ([`facegate_pipeline`]) at a door.
 //!
-//! The pipeline runs one way, one module per stage (see ARCHITECTURE.md):
-//! [`source`] -> detect ([`facegate_detect`]) -> [`align`] -> [`quality`] -> [`embed`] ->
-//! [`matching`] -> [`decide`] -> [`publish`]. [`pipeline`] wires the stages; [`gallery`] and
-//! [`enrollment`] keep the enrolled people; [`config`] is what a technician edits; [`model`] loads
-//! the model files once.
+//! [`config`] is what a technician edits (checked, then split into the pipeline's and the
+//! device's settings); [`device`] runs the pipeline over a source into the device's sinks:
+//! [`publish`] (MQTT: events, signed door decisions, Home Assistant), [`display`] (the door
+//! screen), [`door`] (the relay); [`command`] serves requests from the bus between frames;
+//! [`service`] talks to systemd; [`bench`] measures. Nothing here is imported by the pipeline.
 
-pub mod align;
 pub mod bench;
 pub mod command;
+pub mod command_key;
 pub mod config;
-pub mod decide;
 pub mod device;
 pub mod display;
 pub mod door;
-pub mod embed;
-pub mod enrollment;
-pub mod gallery;
-pub mod liveness;
-pub mod matching;
-pub mod model;
-pub mod pipeline;
 pub mod publish;
-pub mod quality;
-pub mod schedule;
-pub mod secret;
 pub mod service;
-pub mod source;
-pub mod sqlite;

@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 use facegate::config::{self, Config, ConfigError, Source};
 use facegate::device::Device;
-use facegate::enrollment::PersonEnrollment;
-use facegate::gallery::Gallery;
-use facegate::publish::{ConsoleSink, HeatmapFolder, Sink};
+use facegate_pipeline::enrollment::PersonEnrollment;
+use facegate_pipeline::gallery::Gallery;
+use facegate_pipeline::sink::{ConsoleSink, HeatmapFolder, Sink};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -111,7 +111,7 @@ enum Command {
         #[arg(required = true)]
         photos: Vec<PathBuf>,
         /// Read at most this many photos.
-        #[arg(long, default_value_t = facegate::pipeline::survey::MAX_PHOTOS)]
+        #[arg(long, default_value_t = facegate_pipeline::wiring::survey::MAX_PHOTOS)]
         limit: usize,
     },
 }
@@ -316,12 +316,12 @@ fn open_gallery(config: &Path) -> Res<(Config, Gallery)> {
 }
 
 /// Everyone in the gallery, with template counts for the configured model.
-fn summaries(config: &Path) -> Res<Vec<facegate::gallery::PersonSummary>> {
+fn summaries(config: &Path) -> Res<Vec<facegate_pipeline::gallery::PersonSummary>> {
     let (cfg, gallery) = open_gallery(config)?;
     let card_path = cfg
         .model_card
         .clone()
-        .unwrap_or_else(facegate::model::default_card);
+        .unwrap_or_else(facegate_pipeline::model::default_card);
     let card = facegate_contract::ModelCard::load(&card_path)?;
     Ok(gallery.summaries(&card.model_id)?)
 }
@@ -354,8 +354,12 @@ fn gallery(action: GalleryAction) -> Res<()> {
 fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
     let device = Device::open(config)?;
     let matcher = device.matcher()?;
-    let explained =
-        facegate::pipeline::explain::explain_photo(&device.models, &device.cfg, &matcher, photo)?;
+    let explained = facegate_pipeline::wiring::explain::explain_photo(
+        &device.models,
+        &device.cfg.pipeline(),
+        &matcher,
+        photo,
+    )?;
     outln!("{}", serde_json::to_string_pretty(&explained.summary)?);
     match explained.heatmap {
         Some(png) => {
@@ -369,14 +373,14 @@ fn explain(config: &Path, photo: &Path, out: &Path) -> Res<()> {
 }
 
 fn liveness(config: &Path, photos: &[PathBuf], limit: usize) -> Res<()> {
-    use facegate::pipeline::survey;
+    use facegate_pipeline::wiring::survey;
     let cfg = config::load(config)?;
     let Some(settings) = cfg.liveness.as_ref() else {
         return Err(format!("{}: [liveness] enabled = false", config.display()).into());
     };
-    let check = facegate::liveness::Liveness::load(settings)?;
+    let check = facegate_pipeline::liveness::Liveness::load(settings)?;
     let detector = facegate_detect::Detector::load(
-        &facegate::model::models_dir().join("detector"),
+        &facegate_pipeline::model::models_dir().join("detector"),
         cfg.detection.detector(),
     )?;
     let files = survey::photos_under(photos, limit.min(survey::MAX_PHOTOS))?;
@@ -424,7 +428,7 @@ fn print_summary(path: &Path, cfg: &Config) {
         ),
         None => outln!(
             "  model    none set: `facegate run` will use the shipped default model ({})",
-            facegate::model::default_card().display()
+            facegate_pipeline::model::default_card().display()
         ),
     }
     let embedder = match &cfg.embedder {

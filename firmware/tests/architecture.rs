@@ -1,20 +1,45 @@
-//! The firmware's module structure, checked from its source so it stays as ARCHITECTURE.md
-//! draws it: no import cycle between top-level modules, no stage importing a later stage
-//! (source -> align -> quality -> embed -> matching -> decide -> publish), and the config read
-//! by the orchestration alone (the stages own their settings types; `config/` imports them).
+//! The workspace's structure, checked from its source so it stays as ARCHITECTURE.md draws it:
+//! the pipeline crate (`facegate-pipeline`) depends on no MQTT, command-line or config-file
+//! library and not on the device crate; within each crate no import cycle between top-level
+//! modules; in the pipeline no stage imports a later stage or the wiring around the stages
+//! (source -> liveness -> align -> quality -> embed -> matching -> decide -> event -> sink); in
+//! the device crate the config is read by the orchestration alone, and the device's sinks
+//! (publish, display, door) import neither the orchestration nor the config.
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The stages in data-flow order: each may import only earlier ones.
+/// The pipeline's stages in data-flow order: each may import only earlier ones.
 const STAGES: &[&str] = &[
-    "source", "liveness", "align", "quality", "embed", "matching", "decide", "publish",
+    "source", "liveness", "align", "quality", "embed", "matching", "decide", "event", "sink",
 ];
 
-/// Modules that read the whole config: the orchestration around the stages.
-const READS_CONFIG: &[&str] = &["command", "device", "enrollment", "pipeline"];
+/// The pipeline's wiring around the stages: no stage imports these.
+const WIRING: &[&str] = &["analyse", "enrollment", "model", "wiring"];
+
+/// Libraries the pipeline must not depend on: the device's concerns (MQTT and TLS, the command
+/// line, the config file, signing door decisions, the screen, the relay), and the device itself.
+const NOT_IN_PIPELINE: &[&str] = &[
+    "facegate",
+    "rumqttc",
+    "rustls",
+    "clap",
+    "ctrlc",
+    "toml",
+    "tracing-subscriber",
+    "ed25519-dalek",
+    "embedded-graphics",
+    "gpiocdev",
+    "indicatif",
+];
+
+/// Device modules that read the whole config: the orchestration around the pipeline.
+const READS_CONFIG: &[&str] = &["command", "device"];
+
+/// The device's sinks: they take events, and know nothing of what produced them.
+const DEVICE_SINKS: &[&str] = &["publish", "display", "door"];
 
 /// Top-level module -> the top-level modules its code (comments and test modules left out)
 /// names through `crate::`.
@@ -59,14 +84,16 @@ fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-fn firmware_src() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+/// The workspace folder.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
-#[test]
-fn no_import_cycle_between_modules() {
-    let graph = imports(&firmware_src());
-    assert!(graph.len() > 15, "{graph:?}");
+/// Panics naming the cycle when `graph` has one.
+fn assert_acyclic(graph: &BTreeMap<String, BTreeSet<String>>) {
     // Depth-first search for a back edge, reporting the cycle it closes.
     fn visit<'a>(
         n: &'a str,
@@ -89,13 +116,37 @@ fn no_import_cycle_between_modules() {
     }
     let mut done = BTreeSet::new();
     for n in graph.keys() {
-        visit(n, &graph, &mut Vec::new(), &mut done);
+        visit(n, graph, &mut Vec::new(), &mut done);
     }
 }
 
 #[test]
-fn no_stage_imports_a_later_stage_or_the_config() {
-    let graph = imports(&firmware_src());
+fn the_pipeline_depends_on_no_device_library() {
+    let manifest = std::fs::read_to_string(root().join("pipeline/Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+    let deps = manifest["dependencies"].as_table().unwrap();
+    assert!(deps.contains_key("tract-onnx"), "{deps:?}");
+    for name in NOT_IN_PIPELINE {
+        assert!(
+            !deps.contains_key(*name),
+            "pipeline/Cargo.toml depends on {name}, a device concern"
+        );
+    }
+}
+
+#[test]
+fn no_import_cycle_between_modules() {
+    let pipeline = imports(&root().join("pipeline/src"));
+    assert!(pipeline.len() > 15, "{pipeline:?}");
+    assert_acyclic(&pipeline);
+    let device = imports(&root().join("firmware/src"));
+    assert!(device.len() > 7, "{device:?}");
+    assert_acyclic(&device);
+}
+
+#[test]
+fn no_stage_imports_a_later_stage_or_the_wiring() {
+    let graph = imports(&root().join("pipeline/src"));
     for (i, stage) in STAGES.iter().enumerate() {
         let deps = &graph[*stage];
         for later in &STAGES[i + 1..] {
@@ -104,13 +155,31 @@ fn no_stage_imports_a_later_stage_or_the_config() {
                 "{stage} imports the later stage {later}"
             );
         }
-        assert!(!deps.contains("config"), "the stage {stage} imports config");
+        for wiring in WIRING {
+            assert!(
+                !deps.contains(*wiring),
+                "the stage {stage} imports {wiring}"
+            );
+        }
     }
+}
+
+#[test]
+fn the_config_is_read_by_the_orchestration_alone() {
+    let graph = imports(&root().join("firmware/src"));
     for (module, deps) in &graph {
         if deps.contains("config") {
             assert!(
                 READS_CONFIG.contains(&module.as_str()),
                 "{module} reads the config; only {READS_CONFIG:?} may"
+            );
+        }
+    }
+    for sink in DEVICE_SINKS {
+        for orchestration in ["config", "command", "device", "bench"] {
+            assert!(
+                !graph[*sink].contains(orchestration),
+                "the sink {sink} imports {orchestration}"
             );
         }
     }

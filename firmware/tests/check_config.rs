@@ -88,14 +88,14 @@ fn a_broken_config_fails_with_lines() {
 /// copies never promises what the program does not do.
 #[test]
 fn the_example_config_states_the_codes_defaults() {
-    use facegate::config::{Commands, Detection, Matching, Mqtt, Signing};
-    use facegate::decide::DecideRules;
+    use facegate::config::{Commands, Detection, MatchRules, Mqtt, Signing};
     use facegate::display::DisplayConfig;
     use facegate::door::DoorConfig;
-    use facegate::embed::TensorRtConfig;
-    use facegate::liveness::LivenessConfig;
-    use facegate::quality::QualityRules;
-    let (detection, matching) = (Detection::default(), Matching::default());
+    use facegate_pipeline::decide::DecideRules;
+    use facegate_pipeline::embed::TensorRtConfig;
+    use facegate_pipeline::liveness::LivenessConfig;
+    use facegate_pipeline::quality::QualityRules;
+    let (detection, matching) = (Detection::default(), MatchRules::default());
     let (quality, decision) = (QualityRules::default(), DecideRules::default());
     let occlusion = &matching.occlusion;
     let defaults: Vec<(&str, &str, f64)> = vec![

@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use facegate::config::{self, Config};
-use facegate::decide::Access;
-use facegate::enrollment::sync_config;
-use facegate::gallery::Gallery;
-use facegate::model::Models;
-use facegate::pipeline::{self, Pipeline};
-use facegate::publish::event::{Event, Outcome};
-use facegate::publish::{PublishError, Sink};
-use facegate::source::open::open;
+use facegate_pipeline::decide::Access;
+use facegate_pipeline::event::{Event, Outcome};
+use facegate_pipeline::gallery::Gallery;
+use facegate_pipeline::model::Models;
+use facegate_pipeline::sink::{PublishError, Sink};
+use facegate_pipeline::source::open::open;
+use facegate_pipeline::wiring::sync_config;
+use facegate_pipeline::wiring::{self, Pipeline};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -83,15 +83,18 @@ fn gallery(cfg: &Config) -> Gallery {
 }
 
 /// A config in `dir` enrolling Obama from one demo photo, its models and matcher.
-fn obama_enrolled_from(dir: &Path, photo: &str) -> (Config, Models, facegate::matching::Matcher) {
+fn obama_enrolled_from(
+    dir: &Path,
+    photo: &str,
+) -> (Config, Models, facegate_pipeline::matching::Matcher) {
     let people = format!(
         "[[people]]\nid = \"obama\"\nname = \"Barack Obama\"\nphotos = [\"DEMO/{photo}\"]\n"
     );
     let cfg = write_config(dir, &people, 2);
     let m = models();
     let mut g = gallery(&cfg);
-    sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
-    let matcher = pipeline::matcher(&m, &g, &cfg).unwrap();
+    sync_config(&m, &cfg.pipeline(), &mut g, "2026-11-29T00:00:00Z").unwrap();
+    let matcher = wiring::matcher(&m, &g, &cfg.pipeline()).unwrap();
     (cfg, m, matcher)
 }
 
@@ -110,7 +113,7 @@ fn enrollment_gives_every_photo_a_verdict() {
     let cfg = write_config(&dir, &both, 2);
     let m = models();
     let mut g = gallery(&cfg);
-    let out = sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
+    let out = sync_config(&m, &cfg.pipeline(), &mut g, "2026-11-29T00:00:00Z").unwrap();
     let verdicts: Vec<(&str, Vec<&str>)> = out
         .iter()
         .map(|p| {
@@ -135,7 +138,7 @@ fn enrollment_gives_every_photo_a_verdict() {
         &format!("{OBAMA}photos = [\"DEMO/enroll/obama.jpg\"]\n"),
         2,
     );
-    sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:01Z").unwrap();
+    sync_config(&m, &cfg.pipeline(), &mut g, "2026-11-29T00:00:01Z").unwrap();
     assert_eq!(g.person_ids().unwrap(), ["obama"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -169,11 +172,11 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
     )
     .unwrap();
     let (cfg, m, matcher) = obama_enrolled_from(&dir, "originals/obama2.jpg");
-    let mut p = Pipeline::new(&m, &cfg, matcher);
+    let mut p = Pipeline::new(&m, cfg.pipeline(), matcher);
     let source = open(&cfg.source).unwrap();
     let mut sink = Collect::default();
     let go = std::sync::atomic::AtomicBool::new(false);
-    let stats = pipeline::run(
+    let stats = wiring::run(
         &mut p,
         source.frames,
         source.live,
@@ -232,7 +235,7 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
     assert_eq!(
         events
             .iter()
-            .filter(|e| e.lifecycle == facegate::decide::Lifecycle::End)
+            .filter(|e| e.lifecycle == facegate_pipeline::decide::Lifecycle::End)
             .count(),
         2,
         "{brief:#?}"
@@ -242,7 +245,7 @@ fn a_folder_of_frames_becomes_events_and_one_grant_per_visit() {
         let known = matches!(e.result, Outcome::Match | Outcome::Uncertain);
         if e.face.is_some() && known {
             let png = image::load_from_memory(heat.as_ref().unwrap()).unwrap();
-            assert_eq!(png.width(), facegate::publish::heatmap::SIDE);
+            assert_eq!(png.width(), facegate_pipeline::heatmap::SIDE);
         } else {
             // A stranger's face (drawn under the heat map) stays on the device by default.
             assert!(
@@ -261,7 +264,9 @@ fn explain_names_the_candidate_and_draws_the_heat_map() {
     let dir = scratch("explain");
     let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
     let photo = repo().join("config/demo/enroll/obama.jpg");
-    let e = facegate::pipeline::explain::explain_photo(&m, &cfg, &matcher, &photo).unwrap();
+    let e =
+        facegate_pipeline::wiring::explain::explain_photo(&m, &cfg.pipeline(), &matcher, &photo)
+            .unwrap();
     assert_eq!(e.summary.faces.len(), 1);
     let f = &e.summary.faces[0];
     assert_eq!(
@@ -273,7 +278,7 @@ fn explain_names_the_candidate_and_draws_the_heat_map() {
     assert!(
         f.regions
             .iter()
-            .any(|r| r.verdict == facegate::matching::RegionVerdict::Support)
+            .any(|r| r.verdict == facegate_pipeline::matching::RegionVerdict::Support)
     );
     let png = image::load_from_memory(&e.heatmap.unwrap()).unwrap();
     assert_eq!(png.width(), 192);
@@ -281,7 +286,9 @@ fn explain_names_the_candidate_and_draws_the_heat_map() {
     // A corrupt photo is an error naming the file.
     let bad = dir.join("bad.jpg");
     std::fs::write(&bad, b"not an image").unwrap();
-    let err = facegate::pipeline::explain::explain_photo(&m, &cfg, &matcher, &bad).unwrap_err();
+    let err =
+        facegate_pipeline::wiring::explain::explain_photo(&m, &cfg.pipeline(), &matcher, &bad)
+            .unwrap_err();
     assert!(err.to_string().contains("bad.jpg"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -322,16 +329,21 @@ fn bench_measures_every_target() {
 }
 
 /// One frame from `photo` through a fresh pipeline; the face's event.
-fn see(cfg: &Config, m: &Models, matcher: facegate::matching::Matcher, photo: &str) -> Event {
-    let mut p = Pipeline::new(m, cfg, matcher);
+fn see(
+    cfg: &Config,
+    m: &Models,
+    matcher: facegate_pipeline::matching::Matcher,
+    photo: &str,
+) -> Event {
+    let mut p = Pipeline::new(m, cfg.pipeline(), matcher);
     let mut got = Collect::default();
     p.process(&frame(photo), &mut got).unwrap();
     got.0.remove(0).0
 }
 
 /// A demo photo as a frame.
-fn frame(photo: &str) -> facegate::source::Frame {
-    facegate::source::Frame {
+fn frame(photo: &str) -> facegate_pipeline::source::Frame {
+    facegate_pipeline::source::Frame {
         seq: 0,
         time: std::time::SystemTime::now(),
         origin: photo.into(),
@@ -365,7 +377,7 @@ fn feedback_teaches_a_new_look_and_refuses_a_wrong_match_from_then_on() {
     let dir = scratch("feedback-is");
     let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
     let mut g = gallery(&cfg);
-    let mut p = Pipeline::new(&m, &cfg, matcher.clone());
+    let mut p = Pipeline::new(&m, cfg.pipeline(), matcher.clone());
     let photo = "frames/01-obama-another-photo.jpg";
     let mut got = Collect::default();
     p.process(&frame(photo), &mut got).unwrap();
@@ -385,7 +397,7 @@ fn feedback_teaches_a_new_look_and_refuses_a_wrong_match_from_then_on() {
     let dir = scratch("feedback-is-not");
     let (cfg, m, matcher) = obama_enrolled_from(&dir, "enroll/obama.jpg");
     let mut g = gallery(&cfg);
-    let mut p = Pipeline::new(&m, &cfg, matcher);
+    let mut p = Pipeline::new(&m, cfg.pipeline(), matcher);
     let photo = "frames/02-obama-enrolled-photo.jpg";
     let mut got = Collect::default();
     p.process(&frame(photo), &mut got).unwrap();
@@ -398,7 +410,7 @@ fn feedback_teaches_a_new_look_and_refuses_a_wrong_match_from_then_on() {
     let again = see(&cfg, &m, p.matcher().clone(), photo);
     assert_ne!(again.result, Outcome::Match, "{:?}", again.scores);
     // The correction outlives re-enrollment from the config, and goes with the person.
-    sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:02Z").unwrap();
+    sync_config(&m, &cfg.pipeline(), &mut g, "2026-11-29T00:00:02Z").unwrap();
     assert_eq!(g.feedback_floors(&m.card.model_id).unwrap().len(), 1);
     g.remove_person("obama").unwrap();
     assert!(g.feedback_floors(&m.card.model_id).unwrap().is_empty());
@@ -407,16 +419,17 @@ fn feedback_teaches_a_new_look_and_refuses_a_wrong_match_from_then_on() {
 
 /// A camera that never ends: the same photo again and again; asks to stop after `after` frames.
 struct Endless {
-    frame: facegate::source::Frame,
+    frame: facegate_pipeline::source::Frame,
     served: u64,
     after: u64,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl facegate::source::FrameSource for Endless {
+impl facegate_pipeline::source::FrameSource for Endless {
     fn next_frame(
         &mut self,
-    ) -> Result<Option<facegate::source::Frame>, facegate::source::SourceError> {
+    ) -> Result<Option<facegate_pipeline::source::Frame>, facegate_pipeline::source::SourceError>
+    {
         if self.served == self.after {
             self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -440,9 +453,9 @@ fn a_stop_request_ends_an_endless_source_cleanly() {
             after: 3,
             stop: std::sync::Arc::clone(&stop),
         };
-        let mut p = Pipeline::new(&m, &cfg, matcher.clone());
+        let mut p = Pipeline::new(&m, cfg.pipeline(), matcher.clone());
         let mut sink = Collect::default();
-        let stats = pipeline::run(
+        let stats = wiring::run(
             &mut p,
             Box::new(source),
             live,
@@ -459,7 +472,7 @@ fn a_stop_request_ends_an_endless_source_cleanly() {
         let last = &sink.0.last().unwrap().0;
         assert_eq!(
             last.lifecycle,
-            facegate::decide::Lifecycle::End,
+            facegate_pipeline::decide::Lifecycle::End,
             "open tracks end"
         );
     }
@@ -489,12 +502,12 @@ fn a_face_the_liveness_check_refuses_is_never_let_in() {
         )
         .unwrap();
         let mut g = gallery(&cfg);
-        sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
-        let matcher = pipeline::matcher(&m, &g, &cfg).unwrap();
-        let mut p = Pipeline::new(&m, &cfg, matcher);
+        sync_config(&m, &cfg.pipeline(), &mut g, "2026-11-29T00:00:00Z").unwrap();
+        let matcher = wiring::matcher(&m, &g, &cfg.pipeline()).unwrap();
+        let mut p = Pipeline::new(&m, cfg.pipeline(), matcher);
         let mut got = Collect::default();
         for seq in 0..4 {
-            let f = facegate::source::Frame {
+            let f = facegate_pipeline::source::Frame {
                 seq,
                 ..frame("enroll/obama.jpg")
             };
@@ -549,13 +562,13 @@ fn a_person_is_let_in_only_within_their_schedule() {
         let cfg = write_config(&dir, &people, 2);
         let m = models();
         let mut g = gallery(&cfg);
-        sync_config(&m, &cfg, &mut g, "2026-11-29T00:00:00Z").unwrap();
-        let matcher = pipeline::matcher(&m, &g, &cfg).unwrap();
+        sync_config(&m, &cfg.pipeline(), &mut g, "2026-11-29T00:00:00Z").unwrap();
+        let matcher = wiring::matcher(&m, &g, &cfg.pipeline()).unwrap();
         assert_eq!(matcher.index().people()[0].schedule.texts().len(), 1);
-        let mut p = Pipeline::new(&m, &cfg, matcher);
+        let mut p = Pipeline::new(&m, cfg.pipeline(), matcher);
         let mut got = Collect::default();
         for seq in 0..3 {
-            let f = facegate::source::Frame {
+            let f = facegate_pipeline::source::Frame {
                 seq,
                 ..frame("enroll/obama.jpg")
             };
@@ -587,7 +600,7 @@ fn a_person_is_let_in_only_within_their_schedule() {
 fn int8_calibration_sees_each_photos_face_as_the_door_would() {
     let m = models();
     let dir = repo().join("config/demo/enroll");
-    let faces = facegate::model::calibration_faces(&dir, &m.detector, &m.aligner).unwrap();
+    let faces = facegate_pipeline::model::calibration_faces(&dir, &m.detector, &m.aligner).unwrap();
     let per_face = (3 * m.card.input.width * m.card.input.height) as usize;
     let photos = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(faces.len() % per_face, 0);
@@ -598,14 +611,14 @@ fn int8_calibration_sees_each_photos_face_as_the_door_would() {
         .map(|e| e.unwrap().path())
         .collect();
     first.sort();
-    let image = facegate::source::files::read_image(&first[0]).unwrap();
+    let image = facegate_pipeline::source::files::read_image(&first[0]).unwrap();
     let found = m.detector.detect(&image).unwrap();
     let aligned = m.aligner.align(&image, &found[0].landmarks).unwrap();
     assert_eq!(&faces[..per_face], &aligned.input.data[..]);
     // A folder without faces is refused, naming it.
     let empty = scratch("calibration-empty");
     std::fs::write(empty.join("notes.txt"), "no photo").unwrap();
-    let err = facegate::model::calibration_faces(&empty, &m.detector, &m.aligner)
+    let err = facegate_pipeline::model::calibration_faces(&empty, &m.detector, &m.aligner)
         .unwrap_err()
         .to_string();
     assert!(
@@ -667,10 +680,10 @@ fn bad_frames_are_skipped_and_counted_never_fatal() {
     let source = open(&cfg.source).unwrap();
     // Deleted after the folder was listed, before it is read.
     std::fs::remove_file(frames.join("04-vanishes.jpg")).unwrap();
-    let mut p = Pipeline::new(&m, &cfg, matcher);
+    let mut p = Pipeline::new(&m, cfg.pipeline(), matcher);
     let mut sink = Collect::default();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let stats = pipeline::run(
+    let stats = wiring::run(
         &mut p,
         source.frames,
         source.live,
@@ -685,7 +698,8 @@ fn bad_frames_are_skipped_and_counted_never_fatal() {
         sink.0.iter().any(|(e, _, _)| e.result == Outcome::Match),
         "the good frames still decide"
     );
-    let err = facegate::source::files::read_image(&frames.join("02-huge.png")).unwrap_err();
+    let err =
+        facegate_pipeline::source::files::read_image(&frames.join("02-huge.png")).unwrap_err();
     assert!(
         err.to_string()
             .contains("over the limit of 16777216 pixels"),

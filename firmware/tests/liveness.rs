@@ -16,9 +16,9 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
-use facegate::liveness::{Liveness, LivenessConfig};
-use facegate::model::models_dir;
 use facegate_detect::{Detector, DetectorConfig};
+use facegate_pipeline::liveness::{Liveness, LivenessConfig};
+use facegate_pipeline::model::models_dir;
 use std::path::Path;
 
 fn liveness() -> Liveness {
@@ -48,7 +48,7 @@ fn the_authors_samples_get_the_authors_scores() {
     ];
     let mut got = Vec::new();
     for (file, _, _) in expected {
-        let frame = facegate::source::files::read_image(&samples.join(file)).unwrap();
+        let frame = facegate_pipeline::source::files::read_image(&samples.join(file)).unwrap();
         let faces = detector.detect(&frame).unwrap();
         assert!(!faces.is_empty(), "{file}: no face found");
         let score = live.score(&frame, &faces[0]).unwrap();
@@ -120,9 +120,9 @@ fn a_changed_model_file_is_refused_with_its_name() {
 /// the decision, the live face is let in and the two attacks are refused as attacks.
 #[test]
 fn through_the_pipeline_the_live_sample_is_let_in_and_the_attacks_are_not() {
-    use facegate::decide::Access;
-    use facegate::publish::event::{Event, Outcome};
-    use facegate::publish::{PublishError, Sink};
+    use facegate_pipeline::decide::Access;
+    use facegate_pipeline::event::{Event, Outcome};
+    use facegate_pipeline::sink::{PublishError, Sink};
 
     #[derive(Default)]
     struct Collect(Vec<Event>);
@@ -164,7 +164,7 @@ fn through_the_pipeline_the_live_sample_is_let_in_and_the_attacks_are_not() {
         )
         .unwrap();
         let cfg = facegate::config::load(&dir.join("facegate.toml")).unwrap();
-        let models = facegate::model::Models::load(
+        let models = facegate_pipeline::model::Models::load(
             None,
             cfg.detection.detector(),
             &cfg.embedder,
@@ -172,24 +172,30 @@ fn through_the_pipeline_the_live_sample_is_let_in_and_the_attacks_are_not() {
         )
         .unwrap();
         std::fs::create_dir_all(&cfg.storage_dir).unwrap();
-        let mut gallery = facegate::gallery::Gallery::open(
+        let mut gallery = facegate_pipeline::gallery::Gallery::open(
             &cfg.storage_dir.join("gallery.sqlite"),
             &cfg.storage_dir.join("gallery.key"),
         )
         .unwrap();
-        let enrolled =
-            facegate::enrollment::sync_config(&models, &cfg, &mut gallery, "2026-12-02T00:00:00Z")
-                .unwrap();
+        let enrolled = facegate_pipeline::wiring::sync_config(
+            &models,
+            &cfg.pipeline(),
+            &mut gallery,
+            "2026-12-02T00:00:00Z",
+        )
+        .unwrap();
         assert_eq!(
             enrolled[0].photos[0].verdict, "accepted",
             "{file}: {enrolled:?}"
         );
-        let matcher = facegate::pipeline::matcher(&models, &gallery, &cfg).unwrap();
-        let mut pipeline = facegate::pipeline::Pipeline::new(&models, &cfg, matcher);
-        let image = facegate::source::files::read_image(&photo).unwrap();
+        let matcher =
+            facegate_pipeline::wiring::matcher(&models, &gallery, &cfg.pipeline()).unwrap();
+        let mut pipeline =
+            facegate_pipeline::wiring::Pipeline::new(&models, cfg.pipeline(), matcher);
+        let image = facegate_pipeline::source::files::read_image(&photo).unwrap();
         let mut got = Collect::default();
         for seq in 0..4 {
-            let frame = facegate::source::Frame {
+            let frame = facegate_pipeline::source::Frame {
                 seq,
                 time: std::time::SystemTime::now(),
                 origin: file.into(),

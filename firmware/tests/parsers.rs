@@ -7,9 +7,9 @@
 
 use facegate::command::{CommandKey, Gate};
 use facegate::publish::outbox::Outbox;
-use facegate::source::FrameSource;
-use facegate::source::files::decode_image;
-use facegate::source::recorded::{MjpegFile, Y4mFile};
+use facegate_pipeline::source::FrameSource;
+use facegate_pipeline::source::files::decode_image;
+use facegate_pipeline::source::recorded::{MjpegFile, Y4mFile};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -97,7 +97,7 @@ proptest! {
             Err(e) => {
                 let text = e.to_string();
                 prop_assert!(text.starts_with("claimed.png: "), "{}", text);
-                if u64::from(w) * u64::from(h) > facegate::source::files::MAX_PIXELS {
+                if u64::from(w) * u64::from(h) > facegate_pipeline::source::files::MAX_PIXELS {
                     prop_assert!(text.contains("over the limit"), "{}", text);
                 }
             }

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
 use facegate::config::{Detection, EmbedderConfig, TensorRtConfig, TrtPrecision};
-use facegate::embed::{Embedder, TractEmbedder};
-use facegate::model::Models;
 use facegate_contract::similarity::cosine;
+use facegate_pipeline::embed::{Embedder, TractEmbedder};
+use facegate_pipeline::model::Models;
 use std::path::PathBuf;
 
 fn repo() -> PathBuf {
@@ -39,7 +39,7 @@ fn tensorrt_and_tract_agree_on_every_demo_face() {
         for dir in ["config/demo/enroll", "config/demo/frames"] {
             for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
                 let path = entry.unwrap().path();
-                let Ok(image) = facegate::source::files::read_image(&path) else {
+                let Ok(image) = facegate_pipeline::source::files::read_image(&path) else {
                     continue;
                 };
                 for face in gpu.detector.detect(&image).unwrap() {

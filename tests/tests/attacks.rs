@@ -9,11 +9,11 @@
 use base64::Engine;
 use facegate::command::CommandKey;
 use facegate::device::Device;
-use facegate::pipeline::Pipeline;
 use facegate::publish::access::AccessVerifier;
 use facegate::publish::mqtt::MqttLink;
-use facegate::source::Frame;
 use facegate_e2e::{Broker, Received, Recorder, repo, unique};
+use facegate_pipeline::source::Frame;
+use facegate_pipeline::wiring::Pipeline;
 use rumqttc::QoS;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -156,9 +156,9 @@ impl facegate::command::Progress for Counting<'_> {
 /// Runs the commands waiting in `link`'s inbox as the device's main loop would, until `want`
 /// have run; returns how often they said they were alive.
 fn serve(
-    models: &facegate::model::Models,
+    models: &facegate_pipeline::model::Models,
     cfg: &facegate::config::Config,
-    gallery: &mut facegate::gallery::Gallery,
+    gallery: &mut facegate_pipeline::gallery::Gallery,
     p: &mut Pipeline,
     link: &MqttLink,
     want: usize,
@@ -250,7 +250,7 @@ fn a_flood_of_unsigned_requests_delays_no_door_decision_and_loses_no_event() {
     // Visits while the flood goes on: Obama (two agreeing frames: a grant), then a stranger (a
     // denial), each visit its own track (a gap in frame numbers ends the previous one).
     let (obama, biden) = (photo("originals/obama2.jpg"), photo("enroll/biden.jpg"));
-    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
     let start = Instant::now();
     let mut seq = 0;
     while start.elapsed() < FLOOD {
@@ -375,7 +375,7 @@ fn retained_and_oversized_messages_cost_neither_the_connection_nor_an_event() {
     );
     attacker.send(&format!("{base}/request/list"), false, vec![b'{'; 100_000]);
     let obama = photo("originals/obama2.jpg");
-    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
     for seq in 0..3 {
         p.process(&frame(seq, &obama), &mut link).unwrap();
         assert!(link.is_connected(), "the connection held at frame {seq}");
@@ -479,7 +479,7 @@ fn replays_after_a_restart_loose_thresholds_and_faceless_enrollments_are_refused
             &list,
             &serde_json::json!({"transaction": "once", "issued_at": unix_now()}),
         );
-        let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+        let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
         caller.send(&list, false, request.clone());
         serve(
             &device.models,
@@ -500,7 +500,7 @@ fn replays_after_a_restart_loose_thresholds_and_faceless_enrollments_are_refused
     std::fs::write(stale.join("photo-1"), b"a face").unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let (mut device, link, matcher) = open();
-    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
     assert!(
         !stale.exists(),
         "the interrupted enrollment's photos are removed at start"
@@ -649,7 +649,7 @@ fn a_full_disk_stops_no_decision_and_the_queue_recovers_when_space_returns() {
         device.enroll_at_start().unwrap();
         let matcher = device.matcher().unwrap();
         let mut link = device.connect(&matcher).unwrap();
-        let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+        let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
         let seq = visits(&mut p, &mut link, 0, 1);
         let got = access.wait_until(LIMIT, |got| got.len() >= 2);
         assert_eq!(got.len(), 2, "a visit: a grant, then a stranger's denial");
@@ -704,7 +704,7 @@ fn a_full_disk_stops_no_decision_and_the_queue_recovers_when_space_returns() {
             "the enrolled person is still there"
         );
         let mut link = device.connect(&matcher).unwrap();
-        let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+        let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
         visits(&mut p, &mut link, 0, 1);
         p.finish(&mut link).unwrap();
         link.close(Duration::from_secs(10)).unwrap();

@@ -7,11 +7,11 @@
 
 use base64::Engine;
 use facegate::device::Device;
-use facegate::pipeline::Pipeline;
 use facegate::publish::access::{AccessVerifier, Verdict};
 use facegate::service::Supervisor;
-use facegate::source::Frame;
 use facegate_e2e::{Broker, Received, Recorder, repo, unique};
+use facegate_pipeline::source::Frame;
+use facegate_pipeline::wiring::Pipeline;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -357,7 +357,7 @@ fn events_survive_a_broker_outage_in_order() {
     device.enroll().unwrap();
     let matcher = device.matcher().unwrap();
     let mut link = device.connect(&matcher).unwrap();
-    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
     let photo = |name: &str| {
         image::open(repo().join("config/demo").join(name))
             .unwrap()
@@ -492,7 +492,7 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     assert_eq!(device.gallery.person_ids().unwrap(), ["obama"]);
 
     // Signed with the device's key: runs between frames and answers.
-    let mut p = Pipeline::new(&device.models, &device.cfg, matcher);
+    let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
     let topic = format!("{base}/request/erase");
     let request = format!(r#"{{"transaction":"t-signed","issued_at":{now},"person":"obama"}}"#);
     let hmac = facegate::command::CommandKey::from_bytes(key).sign(&topic, &request);

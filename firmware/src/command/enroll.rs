@@ -10,11 +10,10 @@
 //! analysed, and deleted whatever the outcome.
 
 use crate::config::{Config, Person};
-use crate::enrollment::{Origin, PersonEnrollment, enroll};
-use crate::gallery::Gallery;
-use crate::model::Models;
-use crate::pipeline::analyse::Limits;
 use base64::Engine;
+use facegate_pipeline::enrollment::{Origin, PersonEnrollment, enroll};
+use facegate_pipeline::gallery::Gallery;
+use facegate_pipeline::model::Models;
 use std::path::{Path, PathBuf};
 
 /// Most photos one request may carry.
@@ -89,8 +88,9 @@ pub fn run(
             request.photos.len()
         ));
     }
-    let operating = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
-        .map_or(1.0, |t| t.full);
+    let operating =
+        facegate_pipeline::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
+            .map_or(1.0, |t| t.full);
     if let Some(t) = request.threshold {
         if !(-1.0..=1.0).contains(&t) {
             return Err(format!("threshold: expected a cosine in -1..=1, got {t}"));
@@ -103,7 +103,7 @@ pub fn run(
             ));
         }
     }
-    let schedule = crate::schedule::Schedule::parse_all(&request.schedule)
+    let schedule = facegate_pipeline::schedule::Schedule::parse_all(&request.schedule)
         .map_err(|(i, message)| format!("schedule[{i}]: {message}"))?;
     if cfg.people.iter().any(|p| p.id == request.person)
         || gallery
@@ -168,15 +168,16 @@ pub fn run(
             .map_or(0, |n| n.saturating_sub(1));
         format!("photos[{index}]")
     };
+    let settings = cfg.pipeline();
     let mut enrolled = enroll(
         models,
-        Limits::from(cfg),
+        settings.limits(),
         &cfg.matching.occlusion,
         gallery,
         std::slice::from_ref(&person),
         Origin::Command { label: &label },
         duplicate,
-        &crate::publish::event::now(),
+        &facegate_pipeline::event::now(),
         alive,
     )
     .map_err(|e| e.to_string())?;

@@ -11,10 +11,10 @@
 //! feedback is kept in the gallery with the person, survives re-enrollment, and is erased with
 //! them.
 
-use crate::gallery::Gallery;
-use crate::matching::dot;
-use crate::model::Models;
-use crate::pipeline::Pipeline;
+use facegate_pipeline::gallery::Gallery;
+use facegate_pipeline::matching::dot;
+use facegate_pipeline::model::Models;
+use facegate_pipeline::wiring::Pipeline;
 use serde_json::{Value, json};
 
 /// How far above the wrong match's score the person's threshold goes.
@@ -33,8 +33,8 @@ pub fn run(
         format!("event {event:?}: no face of it is known (too old, from another run, or faceless)")
     })?;
     let model_id = &models.card.model_id;
-    let now = crate::publish::event::now();
-    let db = |e: crate::gallery::GalleryError| e.to_string();
+    let now = facegate_pipeline::event::now();
+    let db = |e: facegate_pipeline::gallery::GalleryError| e.to_string();
     match (is, is_not) {
         (Some(person), None) => {
             if gallery.person(&person).map_err(db)?.is_none() {

@@ -17,13 +17,14 @@ pub mod enroll;
 pub mod feedback;
 pub mod verify;
 
+pub use crate::command_key::{CommandKey, CommandKeyError};
 use crate::config::Config;
-use crate::enrollment::{PersonEnrollment, sync_config_alive};
-use crate::gallery::Gallery;
-use crate::model::Models;
-use crate::pipeline::{self, Pipeline};
 pub use crate::publish::request::{Command, Refusal};
-pub use crate::secret::{CommandKey, CommandKeyError};
+use facegate_pipeline::enrollment::PersonEnrollment;
+use facegate_pipeline::gallery::Gallery;
+use facegate_pipeline::model::Models;
+use facegate_pipeline::wiring::sync_config_alive;
+use facegate_pipeline::wiring::{self, Pipeline};
 use serde::Deserialize;
 use serde_json::{Value, json};
 pub use verify::{Gate, Verified};
@@ -141,9 +142,9 @@ pub fn run(
         },
         Action::Reload => sync_config_alive(
             models,
-            cfg,
+            &cfg.pipeline(),
             gallery,
-            &crate::publish::event::now(),
+            &facegate_pipeline::event::now(),
             &mut || progress.alive(),
         )
         .map(|enrolled| {
@@ -182,7 +183,7 @@ pub fn run(
     };
     let result = result.and_then(|body| {
         // The gallery changed under the matcher: rebuild it before the next frame.
-        let m = pipeline::matcher(models, gallery, cfg).map_err(|e| e.to_string())?;
+        let m = wiring::matcher(models, gallery, &cfg.pipeline()).map_err(|e| e.to_string())?;
         pipeline.set_matcher(m);
         Ok(body)
     });

@@ -1,7 +1,7 @@
 //! The gate every request passes before it may touch the device: signature, age, replay.
 
+use crate::command_key::CommandKey;
 use crate::publish::request::{Admission, Command, Refusal};
-use crate::secret::CommandKey;
 use std::collections::VecDeque;
 
 /// A request that passed.

@@ -13,11 +13,15 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use crate::embed::{EmbedderConfig, TensorRtConfig, TrtPrecision};
 pub use crate::publish::tls::Tls;
-pub use crate::source::{PixelFormat, Source};
 pub use check::check;
 pub(crate) use check::id_problem;
+pub use facegate_pipeline::analyse::Detection;
+pub use facegate_pipeline::embed::{EmbedderConfig, TensorRtConfig, TrtPrecision};
+pub use facegate_pipeline::enrollment::Person;
+pub use facegate_pipeline::event::{FaceCrops, Privacy};
+pub use facegate_pipeline::matching::MatchRules;
+pub use facegate_pipeline::source::{PixelFormat, Source};
 
 /// A checked configuration, with paths resolved against the config file's folder.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +43,11 @@ pub struct Config {
     /// Face detection settings.
     pub detection: Detection,
     /// Matching settings.
-    pub matching: Matching,
+    pub matching: MatchRules,
     /// Face quality limits.
-    pub quality: crate::quality::QualityRules,
+    pub quality: facegate_pipeline::quality::QualityRules,
     /// Decision settings.
-    pub decision: crate::decide::DecideRules,
+    pub decision: facegate_pipeline::decide::DecideRules,
     /// What events may reveal.
     pub privacy: Privacy,
     /// Home Assistant discovery.
@@ -53,7 +57,7 @@ pub struct Config {
     /// Signed door decisions on `.../access`; `None` when disabled.
     pub access: Option<Signing>,
     /// Liveness (presentation-attack) check before every grant; `None` when turned off.
-    pub liveness: Option<crate::liveness::LivenessConfig>,
+    pub liveness: Option<facegate_pipeline::liveness::LivenessConfig>,
     /// The door screen; `None` when there is none (the default).
     pub display: Option<crate::display::DisplayConfig>,
     /// The local door relay; `None` when off (the default).
@@ -99,35 +103,6 @@ impl Signing {
     pub const DEFAULT_VALID_SECONDS: f64 = 5.0;
 }
 
-/// Face detection settings (`[detection]`).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Detection {
-    /// Smallest face searched for, in pixels (box side). Larger is faster.
-    pub min_face: f32,
-    /// Faces the detector is less sure of than this are ignored.
-    pub min_score: f32,
-}
-
-impl Default for Detection {
-    fn default() -> Self {
-        Self {
-            min_face: 40.0,
-            min_score: 0.9,
-        }
-    }
-}
-
-impl Detection {
-    /// The detector's settings.
-    pub fn detector(&self) -> facegate_detect::DetectorConfig {
-        facegate_detect::DetectorConfig {
-            min_face: self.min_face,
-            ..Default::default()
-        }
-    }
-}
-
 /// Commands over MQTT (`[commands]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commands {
@@ -168,55 +143,18 @@ impl Default for HomeAssistant {
 /// Default state folder on a board.
 pub const DEFAULT_STORAGE_DIR: &str = "/var/lib/facegate";
 
-/// Matching settings (`[matching]`).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Matching {
-    /// Operating point: the false accept rate whose calibrated threshold decides.
-    pub target_far: f64,
-    /// Faces analysed per frame, most confident first.
-    pub max_faces: usize,
-    /// How occluded regions are found.
-    pub occlusion: facegate_contract::occlusion::OcclusionRule,
-}
-
-impl Default for Matching {
-    fn default() -> Self {
-        Self {
-            target_far: 1e-3,
-            max_faces: 4,
-            occlusion: Default::default(),
-        }
-    }
-}
-
-/// Privacy settings (`[privacy]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Privacy {
-    /// Publish display names in events (ids are always published).
-    pub publish_names: bool,
-    /// Whose face crops go to `.../image/face`.
-    pub face_crops: FaceCrops,
-}
-
-/// Whose face crops are published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaceCrops {
-    /// Nobody's.
-    None,
-    /// Recognised people's only (the default: a stranger's face is not sent anywhere).
-    Known,
-    /// Everyone's, strangers included.
-    All,
-}
-
-impl Default for Privacy {
-    fn default() -> Self {
-        Self {
-            publish_names: true,
-            face_crops: FaceCrops::Known,
+impl Config {
+    /// What the pipeline reads: its stages' settings, the door's id and time zone, the people.
+    pub fn pipeline(&self) -> facegate_pipeline::Settings {
+        facegate_pipeline::Settings {
+            device_id: self.device.id.clone(),
+            time_zone: self.device.time_zone(),
+            detection: self.detection,
+            matching: self.matching,
+            quality: self.quality,
+            decision: self.decision,
+            privacy: self.privacy,
+            people: self.people.clone(),
         }
     }
 }
@@ -272,21 +210,6 @@ impl Mqtt {
     pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
     /// How long an exit waits for queued events by default, seconds.
     pub const DEFAULT_DRAIN_SECONDS: f32 = 5.0;
-}
-
-/// A person to enroll.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Person {
-    /// Stable id (same rules as the device id).
-    pub id: String,
-    /// Display name, published unless names are withheld.
-    pub name: String,
-    /// Enrollment photos.
-    pub photos: Vec<PathBuf>,
-    /// Per-person match threshold overriding the model card's, if set.
-    pub threshold: Option<f32>,
-    /// When they may be let in; empty: any time.
-    pub schedule: crate::schedule::Schedule,
 }
 
 /// One problem found in a config file.

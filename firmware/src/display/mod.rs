@@ -12,8 +12,8 @@ pub mod draw;
 pub mod output;
 pub mod screen;
 
-use crate::publish::event::Event;
-use crate::publish::{PublishError, Sink};
+use facegate_pipeline::event::Event;
+use facegate_pipeline::sink::{PublishError, Sink};
 use image::RgbImage;
 use output::{DisplayError, Framebuffer, Output};
 use screen::{Screen, View};
@@ -174,14 +174,14 @@ mod tests {
     use super::draw::{GRANT, HINT, IDLE, REFUSE};
     use super::output::FbFormat;
     use super::*;
-    use crate::decide::{Access, Lifecycle};
-    use crate::publish::event::{FaceInfo, Outcome};
-    use crate::quality::{Quality, QualityProblem};
     use embedded_graphics::pixelcolor::RgbColor;
+    use facegate_pipeline::decide::{Access, Lifecycle};
+    use facegate_pipeline::event::{FaceInfo, Outcome};
+    use facegate_pipeline::quality::{Quality, QualityProblem};
 
     fn event(result: Outcome, access: Option<Access>, problems: Vec<QualityProblem>) -> Event {
         let person = (result == Outcome::Match).then_some("ada");
-        let mut e = Event::sample("t", Lifecycle::New, result, person, access);
+        let mut e = crate::publish::sample_event("t", Lifecycle::New, result, person, access);
         e.face = Some(FaceInfo {
             bbox: [0.0; 4],
             detector_score: 1.0,

@@ -1,9 +1,9 @@
 //! What the door screen shows, decided from the events: a welcome, a refusal, a hint to the
 //! person in front of it, or the idle prompt. Pure state, no drawing.
 
-use crate::decide::Access;
-use crate::publish::event::{Event, Outcome};
-use crate::quality::QualityProblem;
+use facegate_pipeline::decide::Access;
+use facegate_pipeline::event::{Event, Outcome};
+use facegate_pipeline::quality::QualityProblem;
 use std::time::{Duration, Instant};
 
 /// One screen.

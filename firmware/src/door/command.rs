@@ -3,7 +3,7 @@
 //! once. Part of the *door output*.
 
 use super::DoorError;
-use crate::publish::event::Event;
+use facegate_pipeline::event::Event;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -102,14 +102,14 @@ fn finish(mut child: Child, program: &str, timeout: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::{Access, Lifecycle};
-    use crate::publish::event::Outcome;
+    use facegate_pipeline::decide::{Access, Lifecycle};
+    use facegate_pipeline::event::Outcome;
 
     fn grant(id: &str) -> Event {
         let access = Some(Access::Grant {
             person: "ada".into(),
         });
-        Event::sample(id, Lifecycle::New, Outcome::Match, Some("ada"), access)
+        crate::publish::sample_event(id, Lifecycle::New, Outcome::Match, Some("ada"), access)
     }
 
     fn wait_idle(c: &DoorCommand) {

@@ -9,9 +9,9 @@
 pub mod command;
 pub mod gpio;
 
-use crate::decide::Access;
-use crate::publish::event::Event;
-use crate::publish::{PublishError, Sink};
+use facegate_pipeline::decide::Access;
+use facegate_pipeline::event::Event;
+use facegate_pipeline::sink::{PublishError, Sink};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;

@@ -14,9 +14,9 @@
 //! anything taken from the message. [`AccessVerifier`] is that consumer logic, used by the
 //! tests and usable by a Rust door controller.
 
-use super::event::PersonRef;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use facegate_contract::fsutil::hex;
+use facegate_pipeline::event::PersonRef;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -73,7 +73,7 @@ pub struct SignedAccess {
 }
 
 /// Why the signing key could not be had.
-pub type KeyError = crate::secret::SecretError;
+pub type KeyError = facegate_pipeline::secret::SecretError;
 
 /// The device's signing key.
 pub struct AccessSigner {
@@ -101,7 +101,7 @@ impl AccessSigner {
     pub fn open_or_create(path: &Path) -> Result<Self, KeyError> {
         let public = path.with_extension("pub");
         let creation = if public.exists() {
-            crate::secret::Creation::Refused {
+            facegate_pipeline::secret::Creation::Refused {
                 depends: format!(
                     "its public key {} may be pinned by door controllers",
                     public.display()
@@ -113,14 +113,15 @@ impl AccessSigner {
                 ),
             }
         } else {
-            crate::secret::Creation::Allowed
+            facegate_pipeline::secret::Creation::Allowed
         };
-        let seed: [u8; 32] = crate::secret::open_or_create(path, "access signing key", creation)?;
+        let seed: [u8; 32] =
+            facegate_pipeline::secret::open_or_create(path, "access signing key", creation)?;
         let signer = Self::from_seed(&seed);
         let text = format!("{}\n", signer.public_key_hex());
         if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
             facegate_contract::fsutil::write_atomic(&public, text.as_bytes()).map_err(
-                |source| crate::secret::SecretError::Io {
+                |source| facegate_pipeline::secret::SecretError::Io {
                     what: "access public key",
                     path: public.clone(),
                     source,
@@ -280,7 +281,7 @@ mod tests {
             schema: ACCESS_SCHEMA,
             device: "door".into(),
             seq,
-            nonce: hex(&crate::secret::random::<16>()),
+            nonce: hex(&facegate_pipeline::secret::random::<16>()),
             issued_at: now,
             expires_at: now + 5.0,
             decision: Verdict::Grant,

@@ -62,7 +62,7 @@ struct Reserved {
     end: u64,
 }
 
-use crate::sqlite::is_disk_full;
+use facegate_pipeline::sqlite::is_disk_full;
 
 /// One queued message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl Outbox {
             path: path.to_owned(),
             source,
         };
-        let conn = crate::sqlite::open(path).map_err(err)?;
+        let conn = facegate_pipeline::sqlite::open(path).map_err(err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS queue (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -8,8 +8,8 @@
 //! device stopped updating it. Never used for doors: that is `.../access`, signed and expiring.
 
 use super::access::unix_now;
-use super::event::{Event, Outcome, PersonRef, rfc3339};
-use crate::decide::Lifecycle;
+use facegate_pipeline::decide::Lifecycle;
+use facegate_pipeline::event::{Event, Outcome, PersonRef, rfc3339};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn event(id: &str, lifecycle: Lifecycle, result: Outcome, person: Option<&str>) -> Event {
-        Event::sample(id, lifecycle, result, person, None)
+        crate::publish::sample_event(id, lifecycle, result, person, None)
     }
 
     fn ids(s: &PresenceState) -> Vec<&str> {

@@ -22,7 +22,7 @@ pub(super) fn check_commands(
         return None;
     };
     let key_file = base.join(key.get_ref());
-    if let Err(e) = crate::secret::CommandKey::load(&key_file) {
+    if let Err(e) = crate::command_key::CommandKey::load(&key_file) {
         r.at(key, "commands.key_file", e.to_string());
     }
     let max_age_seconds = ranged(

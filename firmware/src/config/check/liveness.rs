@@ -8,10 +8,10 @@ pub(super) fn check_liveness(
     r: &mut Report,
     raw: &RawConfig,
     base: &Path,
-) -> Option<crate::liveness::LivenessConfig> {
-    let mut settings = crate::liveness::LivenessConfig {
-        dir: crate::model::models_dir().join("liveness"),
-        threshold: crate::liveness::LivenessConfig::DEFAULT_THRESHOLD,
+) -> Option<facegate_pipeline::liveness::LivenessConfig> {
+    let mut settings = facegate_pipeline::liveness::LivenessConfig {
+        dir: facegate_pipeline::model::models_dir().join("liveness"),
+        threshold: facegate_pipeline::liveness::LivenessConfig::DEFAULT_THRESHOLD,
     };
     let Some(l) = &raw.liveness else {
         return Some(settings);
@@ -35,13 +35,17 @@ pub(super) fn check_liveness(
             r.at(m, "liveness.models", "must not be empty");
         } else {
             settings.dir = base.join(m.get_ref());
-            if !settings.dir.join(crate::liveness::MANIFEST).is_file() {
+            if !settings
+                .dir
+                .join(facegate_pipeline::liveness::MANIFEST)
+                .is_file()
+            {
                 r.at(
                     m,
                     "liveness.models",
                     format!(
                         "expected a folder with {} ({} has none)",
-                        crate::liveness::MANIFEST,
+                        facegate_pipeline::liveness::MANIFEST,
                         settings.dir.display()
                     ),
                 );

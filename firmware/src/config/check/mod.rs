@@ -576,7 +576,7 @@ photos = ["broken.jpg", "missing.jpg"]
         let on = check(MINIMAL, &dir).unwrap().liveness.unwrap();
         assert_eq!(
             on.threshold,
-            crate::liveness::LivenessConfig::DEFAULT_THRESHOLD
+            facegate_pipeline::liveness::LivenessConfig::DEFAULT_THRESHOLD
         );
         assert!(on.dir.ends_with("liveness"));
         let off = check(&format!("{MINIMAL}\n[liveness]\nenabled = false\n"), &dir).unwrap();

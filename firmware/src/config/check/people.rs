@@ -65,12 +65,12 @@ pub(super) fn check_people(r: &mut Report, people: &[RawPerson], base: &Path) ->
             .map_or_else(Default::default, |windows| {
                 let mut parsed = Vec::new();
                 for (k, w) in windows.get_ref().iter().enumerate() {
-                    match crate::schedule::Window::parse(w) {
+                    match facegate_pipeline::schedule::Window::parse(w) {
                         Ok(w) => parsed.push(w),
                         Err(e) => r.at(windows, format!("people[{i}].schedule[{k}]"), e),
                     }
                 }
-                crate::schedule::Schedule(parsed)
+                facegate_pipeline::schedule::Schedule(parsed)
             });
         out.push(Person {
             id: id.clone(),

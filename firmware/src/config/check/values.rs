@@ -29,9 +29,9 @@ pub(super) fn check_detection(r: &mut Report, raw: &RawConfig) -> crate::config:
     *v
 }
 
-pub(super) fn check_matching(r: &mut Report, raw: &RawConfig) -> crate::config::Matching {
+pub(super) fn check_matching(r: &mut Report, raw: &RawConfig) -> crate::config::MatchRules {
     let Some(m) = &raw.matching else {
-        return crate::config::Matching::default();
+        return crate::config::MatchRules::default();
     };
     let v = m.get_ref();
     let far_ok = v.target_far > 0.0 && v.target_far <= 0.1;
@@ -75,7 +75,10 @@ pub(super) fn check_matching(r: &mut Report, raw: &RawConfig) -> crate::config::
     *v
 }
 
-pub(super) fn check_quality(r: &mut Report, raw: &RawConfig) -> crate::quality::QualityRules {
+pub(super) fn check_quality(
+    r: &mut Report,
+    raw: &RawConfig,
+) -> facegate_pipeline::quality::QualityRules {
     let Some(q) = &raw.quality else {
         return Default::default();
     };
@@ -118,7 +121,10 @@ pub(super) fn check_quality(r: &mut Report, raw: &RawConfig) -> crate::quality::
     *v
 }
 
-pub(super) fn check_decision(r: &mut Report, raw: &RawConfig) -> crate::decide::DecideRules {
+pub(super) fn check_decision(
+    r: &mut Report,
+    raw: &RawConfig,
+) -> facegate_pipeline::decide::DecideRules {
     let Some(d) = &raw.decision else {
         return Default::default();
     };

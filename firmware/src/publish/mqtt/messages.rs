@@ -2,13 +2,13 @@
 //! randomness, no network (the caller passes sequence numbers, nonces and times in), so each
 //! rule about what a message may say is unit-tested here.
 
-use crate::decide::{Access, Lifecycle};
 use crate::publish::access::{ACCESS_SCHEMA, AccessDecision, AccessSigner, Verdict};
-use crate::publish::event::{Event, Outcome};
 use crate::publish::presence::PresenceState;
 use crate::publish::queues::{Class, Outgoing};
 use crate::publish::request::Refusal;
 use crate::publish::topics::Topics;
+use facegate_pipeline::decide::{Access, Lifecycle};
+use facegate_pipeline::event::{Event, Outcome};
 use rumqttc::QoS;
 use std::time::{Duration, Instant};
 
@@ -268,7 +268,8 @@ mod tests {
             topic: "frigate/tracked_object_update".into(),
             camera: "door".into(),
         };
-        let known = Event::sample("t1", Lifecycle::New, Outcome::Match, Some("ann"), None);
+        let known =
+            crate::publish::sample_event("t1", Lifecycle::New, Outcome::Match, Some("ann"), None);
         let m = mirror.message(&known, 5.0).unwrap();
         assert_eq!(
             (m.topic.as_str(), m.qos, m.retain),
@@ -280,13 +281,21 @@ mod tests {
             (&"face".into(), &"ann Example".into())
         );
         assert_eq!((&m["id"], &m["timestamp"]), (&"t1".into(), &5.0.into()));
-        let stranger = Event::sample("t2", Lifecycle::New, Outcome::Unknown, None, None);
+        let stranger =
+            crate::publish::sample_event("t2", Lifecycle::New, Outcome::Unknown, None, None);
         let m = json(&mirror.message(&stranger, 5.0).unwrap());
         assert!(m["name"].is_null(), "{m}");
         assert_eq!(m["camera"], "door");
-        let ended = Event::sample("t1", Lifecycle::End, Outcome::Match, Some("ann"), None);
+        let ended =
+            crate::publish::sample_event("t1", Lifecycle::End, Outcome::Match, Some("ann"), None);
         assert!(mirror.message(&ended, 5.0).is_none());
-        let unsure = Event::sample("t3", Lifecycle::New, Outcome::Uncertain, Some("ann"), None);
+        let unsure = crate::publish::sample_event(
+            "t3",
+            Lifecycle::New,
+            Outcome::Uncertain,
+            Some("ann"),
+            None,
+        );
         assert!(mirror.message(&unsure, 5.0).is_none());
     }
 
@@ -296,7 +305,7 @@ mod tests {
         let grant = Access::Grant {
             person: "ann".into(),
         };
-        let event = Event::sample(
+        let event = crate::publish::sample_event(
             "t1",
             Lifecycle::New,
             Outcome::Match,
@@ -329,7 +338,7 @@ mod tests {
             reason: "unknown".into(),
         };
         // The event carries the nearest candidate; the door decision must not.
-        let stranger = Event::sample(
+        let stranger = crate::publish::sample_event(
             "t2",
             Lifecycle::New,
             Outcome::Unknown,
@@ -345,7 +354,7 @@ mod tests {
         );
         assert!(d.person.is_none());
         // A recognised resident refused (a cool-down) is named.
-        let known = Event::sample(
+        let known = crate::publish::sample_event(
             "t3",
             Lifecycle::Update,
             Outcome::Match,
@@ -363,23 +372,32 @@ mod tests {
             "ann"
         );
         // No decision, no message.
-        let none = Event::sample("t4", Lifecycle::New, Outcome::Uncertain, None, None);
+        let none =
+            crate::publish::sample_event("t4", Lifecycle::New, Outcome::Uncertain, None, None);
         assert!(access(&s, &topics(), &none, stamp(3)).is_none());
     }
 
     #[test]
     fn last_person_is_a_match_while_the_track_lasts() {
         let t = topics();
-        let seen = Event::sample("t1", Lifecycle::New, Outcome::Match, Some("ann"), None);
+        let seen =
+            crate::publish::sample_event("t1", Lifecycle::New, Outcome::Match, Some("ann"), None);
         let m = last_person(&t, &seen).unwrap();
         assert!(m.retain);
         assert_eq!(
             (json(&m)["id"].as_str(), json(&m)["event_id"].as_str()),
             (Some("ann"), Some("t1"))
         );
-        let left = Event::sample("t1", Lifecycle::End, Outcome::Match, Some("ann"), None);
+        let left =
+            crate::publish::sample_event("t1", Lifecycle::End, Outcome::Match, Some("ann"), None);
         assert!(last_person(&t, &left).is_none());
-        let unsure = Event::sample("t2", Lifecycle::New, Outcome::Uncertain, Some("ann"), None);
+        let unsure = crate::publish::sample_event(
+            "t2",
+            Lifecycle::New,
+            Outcome::Uncertain,
+            Some("ann"),
+            None,
+        );
         assert!(last_person(&t, &unsure).is_none());
     }
 

@@ -33,15 +33,15 @@ mod sender;
 pub use messages::{AccessSettings, FrigateMirror};
 
 use super::access::unix_now;
-use super::event::Event;
 use super::outbox::{Counter, Outbox, OutboxError};
 use super::presence::Presence;
 use super::queues::{Dropped, Outgoing, Queues};
 use super::ratelimit::{LogThrottle, TokenBucket};
 use super::request::{Admission, Command};
 use super::topics::Topics;
-use super::{PublishError, Sink};
 use delivery::Delivery;
+use facegate_pipeline::event::Event;
+use facegate_pipeline::sink::{PublishError, Sink};
 use network::{Announcement, Network};
 use rumqttc::{Client, LastWill, MqttOptions, QoS};
 use std::collections::VecDeque;
@@ -325,7 +325,7 @@ impl MqttLink {
         };
         let stamp = messages::Stamp {
             seq,
-            nonce: crate::secret::random::<16>(),
+            nonce: facegate_pipeline::secret::random::<16>(),
             now: unix_now(),
             instant: Instant::now(),
         };

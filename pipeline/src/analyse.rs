@@ -3,7 +3,6 @@
 //! frames).
 
 use crate::align::Aligned;
-use crate::config::Config;
 use crate::embed::{EmbedError, Embedding};
 use crate::liveness::{LiveScore, LivenessError};
 use crate::matching::{Candidate, MatchResult, Matcher};
@@ -11,6 +10,7 @@ use crate::model::Models;
 use crate::quality::{Quality, QualityRules};
 use facegate_detect::{DetectError, Face};
 use image::RgbImage;
+use serde::Deserialize;
 use std::time::Instant;
 
 /// One face of a frame, analysed.
@@ -81,7 +81,7 @@ impl FaceAnalysis {
     /// The heat map of this face's match (PNG), against `matcher`'s best template when there
     /// is a candidate, else of where its filters fired.
     pub fn heatmap(&self, models: &Models, matcher: &Matcher) -> Option<Vec<u8>> {
-        use crate::publish::heatmap::{self, HeatmapInput};
+        use crate::heatmap::{self, HeatmapInput};
         let contributions: Vec<f32> = self
             .candidate()
             .map(|(_, c)| {
@@ -122,18 +122,6 @@ pub struct Limits<'a> {
     pub min_score: f32,
     /// At most this many faces, most confident first.
     pub max_faces: usize,
-}
-
-impl<'a> From<&'a Config> for Limits<'a> {
-    /// The limits every analysed face is held to, from the config's quality, detection and
-    /// matching sections.
-    fn from(cfg: &'a Config) -> Self {
-        Self {
-            quality: &cfg.quality,
-            min_score: cfg.detection.min_score,
-            max_faces: cfg.matching.max_faces,
-        }
-    }
 }
 
 /// Analyses `image`: faces are matched only when `matcher` is given and their quality passes;
@@ -189,4 +177,33 @@ pub fn analyse(
         faces: out,
         detect_ms,
     })
+}
+
+/// Face detection settings (`[detection]`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detection {
+    /// Smallest face searched for, in pixels (box side). Larger is faster.
+    pub min_face: f32,
+    /// Faces the detector is less sure of than this are ignored.
+    pub min_score: f32,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Self {
+            min_face: 40.0,
+            min_score: 0.9,
+        }
+    }
+}
+
+impl Detection {
+    /// The detector's settings.
+    pub fn detector(&self) -> facegate_detect::DetectorConfig {
+        facegate_detect::DetectorConfig {
+            min_face: self.min_face,
+            ..Default::default()
+        }
+    }
 }

@@ -7,11 +7,10 @@
 //! photos are all rejected keeps their previous templates: a bad re-enrollment must not lock a
 //! resident out.
 
-use crate::config::Person;
+use crate::analyse::{Limits, analyse};
 use crate::gallery::{Gallery, GalleryError, NewTemplate, PersonRecord, PhotoVerdict};
 use crate::matching::dot;
 use crate::model::Models;
-use crate::pipeline::analyse::{Limits, analyse};
 use crate::source::files::read_image;
 use facegate_contract::occlusion::OcclusionRule;
 use serde::Serialize;
@@ -56,7 +55,7 @@ fn assess_photo(
         Ok(f) => f,
         Err(e) => return reject("unreadable", e.to_string()),
     };
-    let area = |f: &crate::pipeline::analyse::FaceAnalysis| {
+    let area = |f: &crate::analyse::FaceAnalysis| {
         let b = &f.face.bbox;
         (b.x2 - b.x1) * (b.y2 - b.y1)
     };
@@ -246,45 +245,17 @@ pub fn enroll(
     Ok(out)
 }
 
-/// Brings the gallery in step with the config: enrolls everyone it lists and removes the people
-/// an earlier config enrolled and this one no longer lists (people enrolled by command stay).
-pub fn sync_config(
-    models: &Models,
-    cfg: &crate::config::Config,
-    gallery: &mut Gallery,
-    now: &str,
-) -> Result<Vec<PersonEnrollment>, GalleryError> {
-    sync_config_alive(models, cfg, gallery, now, &mut || {})
-}
-
-/// [`sync_config`], calling `alive` after each photo (see [`enroll`]).
-pub fn sync_config_alive(
-    models: &Models,
-    cfg: &crate::config::Config,
-    gallery: &mut Gallery,
-    now: &str,
-    alive: &mut dyn FnMut(),
-) -> Result<Vec<PersonEnrollment>, GalleryError> {
-    let duplicate = crate::matching::Thresholds::from_card(&models.card, cfg.matching.target_far)
-        .map_or(1.0, |t| t.full);
-    let enrolled = enroll(
-        models,
-        Limits::from(cfg),
-        &cfg.matching.occlusion,
-        gallery,
-        &cfg.people,
-        Origin::Config,
-        duplicate,
-        now,
-        alive,
-    )?;
-    for id in gallery.person_ids()? {
-        let listed = cfg.people.iter().any(|p| p.id == id);
-        let from_config = gallery.person(&id)?.is_some_and(|p| p.origin == "config");
-        if !listed && from_config {
-            gallery.remove_person(&id)?;
-            tracing::info!("removed {id}: no longer in the config");
-        }
-    }
-    Ok(enrolled)
+/// A person to enroll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    /// Stable id (same rules as the device id).
+    pub id: String,
+    /// Display name, published unless names are withheld.
+    pub name: String,
+    /// Enrollment photos.
+    pub photos: Vec<std::path::PathBuf>,
+    /// Per-person match threshold overriding the model card's, if set.
+    pub threshold: Option<f32>,
+    /// When they may be let in; empty: any time.
+    pub schedule: crate::schedule::Schedule,
 }

@@ -2,13 +2,12 @@
 //! of the first face. Uses the same stages as the running device, without the decision across
 //! frames (one photo is one frame).
 
-use super::PipelineError;
-use super::analyse::{Limits, analyse};
-use crate::config::Config;
+use super::{PipelineError, Settings};
+use crate::analyse::analyse;
 use crate::decide::Band;
+use crate::event::{Outcome, PersonRef};
 use crate::matching::{Basis, Matcher, RegionExplanation};
 use crate::model::Models;
-use crate::publish::event::{Outcome, PersonRef};
 use crate::quality::Quality;
 use crate::source::files::read_image;
 use facegate_contract::occlusion::Region;
@@ -69,7 +68,7 @@ pub struct Explained {
 /// Explains `photo` against `matcher`.
 pub fn explain_photo(
     models: &Models,
-    cfg: &Config,
+    cfg: &Settings,
     matcher: &Matcher,
     photo: &Path,
 ) -> Result<Explained, PipelineError> {
@@ -82,9 +81,9 @@ pub fn explain_photo(
         max_roll_degrees: f32::INFINITY,
         min_sharpness: 0.0,
     };
-    let limits = crate::pipeline::analyse::Limits {
+    let limits = crate::analyse::Limits {
         quality: &lenient,
-        ..Limits::from(cfg)
+        ..cfg.limits()
     };
     let frame = analyse(models, limits, Some(matcher), &image)?;
     let mut heat = None;

@@ -3,24 +3,27 @@
 //! across frames and turns decisions into events for a [`Sink`]; [`run`] drives it from a frame
 //! source (live sources through a newest-wins hand-off, so a slow stage drops old frames).
 
-pub mod analyse;
 pub mod explain;
 pub mod survey;
+mod sync;
 
-use crate::config::{Config, FaceCrops};
-use crate::decide::{Access, Band, Decider, Decision, Lifecycle, Observation};
-use crate::gallery::{Gallery, GalleryError};
-use crate::matching::{Enrolled, Index, IndexError, Matcher, Thresholds};
-use crate::model::Models;
-use crate::publish::event::{
-    EVENT_SCHEMA, Event, FaceInfo, FrameRef, Latency, LivenessInfo, Outcome, PersonRef, Scores,
-    rfc3339,
+pub use sync::{sync_config, sync_config_alive};
+
+use crate::analyse::{AnalyseError, Detection, FaceAnalysis, FrameAnalysis, Limits, analyse};
+use crate::decide::{Access, Band, DecideRules, Decider, Decision, Lifecycle, Observation};
+use crate::enrollment::Person;
+use crate::event::{
+    EVENT_SCHEMA, Event, FaceCrops, FaceInfo, FrameRef, Latency, LivenessInfo, Outcome, PersonRef,
+    Privacy, Scores, rfc3339,
 };
-use crate::publish::{PublishError, Sink};
+use crate::gallery::{Gallery, GalleryError};
+use crate::matching::{Enrolled, Index, IndexError, MatchRules, Matcher, Thresholds};
+use crate::model::Models;
+use crate::quality::QualityRules;
 use crate::schedule::Schedule;
+use crate::sink::{PublishError, Sink};
 use crate::source::handoff::Handoff;
 use crate::source::{Frame, FrameSource, SourceError};
-use analyse::{AnalyseError, FaceAnalysis, FrameAnalysis, Limits, analyse};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,8 +98,47 @@ fn process_or_skip(
     }
 }
 
+/// What the pipeline reads of the device's configuration: each stage's own settings, the
+/// door's identity and time zone, and the people listed there. The device crate assembles it
+/// from the checked config file; the pipeline never sees that file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The device id events carry.
+    pub device_id: String,
+    /// The door's time zone, for schedules.
+    pub time_zone: jiff::tz::TimeZone,
+    /// Detection.
+    pub detection: Detection,
+    /// Matching.
+    pub matching: MatchRules,
+    /// Which faces are matched.
+    pub quality: QualityRules,
+    /// Decision across frames.
+    pub decision: DecideRules,
+    /// What events carry.
+    pub privacy: Privacy,
+    /// The people the config lists (their schedules are the config's, not the gallery's).
+    pub people: Vec<Person>,
+}
+
+impl Settings {
+    /// The limits every analysed face is held to, from the quality, detection and matching
+    /// settings.
+    pub fn limits(&self) -> Limits<'_> {
+        Limits {
+            quality: &self.quality,
+            min_score: self.detection.min_score,
+            max_faces: self.matching.max_faces,
+        }
+    }
+}
+
 /// The matcher for the gallery's people and the model in use.
-pub fn matcher(models: &Models, gallery: &Gallery, cfg: &Config) -> Result<Matcher, PipelineError> {
+pub fn matcher(
+    models: &Models,
+    gallery: &Gallery,
+    cfg: &Settings,
+) -> Result<Matcher, PipelineError> {
     let model_id = &models.card.model_id;
     let mut people: Vec<Enrolled> = Vec::new();
     for s in gallery.summaries(model_id)? {
@@ -178,7 +220,7 @@ pub struct RunStats {
 /// Decision across frames and event building, over one matcher.
 pub struct Pipeline<'a> {
     models: &'a Models,
-    cfg: &'a Config,
+    cfg: Settings,
     matcher: Matcher,
     decider: Decider,
     run_id: String,
@@ -206,16 +248,16 @@ pub struct Recent {
 
 impl<'a> Pipeline<'a> {
     /// A pipeline for `cfg` with `models`, matching with `matcher`.
-    pub fn new(models: &'a Models, cfg: &'a Config, matcher: Matcher) -> Self {
+    pub fn new(models: &'a Models, cfg: Settings, matcher: Matcher) -> Self {
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let schedules = schedules(&matcher);
         Self {
             models,
+            decider: Decider::new(cfg.decision).with_schedules(schedules, cfg.time_zone.clone()),
             cfg,
             matcher,
-            decider: Decider::new(cfg.decision).with_schedules(schedules, cfg.device.time_zone()),
             run_id: format!("{started:x}"),
             next_seq: 1,
             stats: RunStats::default(),
@@ -251,7 +293,7 @@ impl<'a> Pipeline<'a> {
     pub fn process(&mut self, frame: &Frame, sink: &mut dyn Sink) -> Result<(), PipelineError> {
         let analysis = analyse(
             self.models,
-            Limits::from(self.cfg),
+            self.cfg.limits(),
             Some(&self.matcher),
             &frame.image,
         )?;
@@ -382,7 +424,7 @@ impl<'a> Pipeline<'a> {
             seq,
             time: rfc3339(SystemTime::now()),
             lifecycle: d.lifecycle,
-            device: self.cfg.device.id.clone(),
+            device: self.cfg.device_id.clone(),
             frame: seen.map_or(
                 FrameRef {
                     seq: 0,

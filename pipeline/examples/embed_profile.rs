@@ -1,10 +1,10 @@
 //! Where a face's embedding time goes: per-operator time of the model's tract plan, with the
-//! device's kernels and with tract's own (`cargo run --release -p facegate --example
+//! device's kernels and with tract's own (`cargo run --release -p facegate-pipeline --example
 //! embed_profile -- models/default/facegate.onnx 64`). A tool for performance work; the
 //! numbers the README quotes come from `facegate bench`.
 #![allow(clippy::unwrap_used)]
 
-use facegate::embed::kernels;
+use facegate_pipeline::embed::kernels;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use tract_onnx::prelude::*;

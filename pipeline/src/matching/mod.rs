@@ -18,6 +18,7 @@ pub use explain::{RegionExplanation, RegionVerdict, explain};
 use facegate_contract::FeatureMask;
 use facegate_contract::occlusion::{OcclusionRule, RegionMap, RegionSet};
 pub use facegate_contract::thresholds::Thresholds;
+use serde::Deserialize;
 
 /// An enrolled person as the matcher knows them.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -353,7 +354,7 @@ impl Matcher {
 }
 
 /// Dot product in eight independent lanes (vectorised). Of unit features, their cosine.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -373,6 +374,28 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Cosine over the kept dimensions (both features unit length over all of them).
 fn masked_cosine(a: &[f32], b: &[f32], mask: &FeatureMask) -> f32 {
     facegate_contract::cosine_masked(a, b, mask).unwrap_or(0.0)
+}
+
+/// Matching settings (`[matching]`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchRules {
+    /// Operating point: the false accept rate whose calibrated threshold decides.
+    pub target_far: f64,
+    /// Faces analysed per frame, most confident first.
+    pub max_faces: usize,
+    /// How occluded regions are found.
+    pub occlusion: facegate_contract::occlusion::OcclusionRule,
+}
+
+impl Default for MatchRules {
+    fn default() -> Self {
+        Self {
+            target_far: 1e-3,
+            max_faces: 4,
+            occlusion: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]

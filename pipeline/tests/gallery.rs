@@ -1,8 +1,8 @@
 //! The gallery on a real SQLite file: sealed templates, atomic replacement, removal, key rules.
 #![allow(clippy::unwrap_used)]
 
-use facegate::gallery::seal::SealError;
-use facegate::gallery::{Gallery, GalleryError, NewTemplate, PersonRecord, PhotoVerdict};
+use facegate_pipeline::gallery::seal::SealError;
+use facegate_pipeline::gallery::{Gallery, GalleryError, NewTemplate, PersonRecord, PhotoVerdict};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -233,6 +233,6 @@ fn schedules_are_stored_and_a_version_1_gallery_is_upgraded_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, facegate::gallery::SCHEMA_VERSION);
+    assert_eq!(version, facegate_pipeline::gallery::SCHEMA_VERSION);
     std::fs::remove_dir_all(dir).unwrap();
 }

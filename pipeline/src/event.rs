@@ -189,42 +189,33 @@ pub fn now() -> String {
     rfc3339(std::time::SystemTime::now())
 }
 
-#[cfg(test)]
-impl Event {
-    /// A minimal event for tests of what consumes events: track `id`, a `result` about
-    /// `person` (id; named "<id> Example"), no face, no scores.
-    pub(crate) fn sample(
-        id: &str,
-        lifecycle: Lifecycle,
-        result: Outcome,
-        person: Option<&str>,
-        access: Option<Access>,
-    ) -> Self {
+/// Privacy settings (`[privacy]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Publish display names in events (ids are always published).
+    pub publish_names: bool,
+    /// Whose face crops go to `.../image/face`.
+    pub face_crops: FaceCrops,
+}
+
+/// Whose face crops are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceCrops {
+    /// Nobody's.
+    None,
+    /// Recognised people's only (the default: a stranger's face is not sent anywhere).
+    Known,
+    /// Everyone's, strangers included.
+    All,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
         Self {
-            schema: EVENT_SCHEMA,
-            id: id.into(),
-            seq: 1,
-            time: String::new(),
-            lifecycle,
-            device: "door".into(),
-            frame: FrameRef {
-                seq: 0,
-                origin: String::new(),
-            },
-            result,
-            result_changed: lifecycle != Lifecycle::End,
-            person: person.map(|p| PersonRef {
-                id: p.into(),
-                name: Some(format!("{p} Example")),
-            }),
-            scores: None,
-            occluded: Vec::new(),
-            regions: Vec::new(),
-            face: None,
-            agreeing_frames: 0,
-            access,
-            model_id: String::new(),
-            latency_ms: Latency::default(),
+            publish_names: true,
+            face_crops: FaceCrops::Known,
         }
     }
 }

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
-use facegate::source::recorded::{MjpegFile, Y4mFile};
-use facegate::source::{FrameSource, SourceError};
+use facegate_pipeline::source::recorded::{MjpegFile, Y4mFile};
+use facegate_pipeline::source::{FrameSource, SourceError};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
