@@ -288,13 +288,16 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         path: model_path.clone(),
         source,
     })?;
-    let size = card.input.width as usize;
+    let model = Model {
+        onnx: &onnx,
+        path: &model_path,
+        regions: RegionMap::from_card(&card),
+        size: card.input.width as usize,
+    };
     let source_size = request
         .source_size
         .unwrap_or(crate::synth::crop_size(card.input.width) as usize);
     let (sources, synthetic) = discover(&request.data)?;
-    let regions = RegionMap::from_card(&card);
-    let rule = OcclusionRule::default();
     let bar = if progress {
         indicatif::ProgressBar::new(sources.len() as u64)
     } else {
@@ -310,29 +313,7 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
     let mut clean_faces = None;
     for source in sources {
         bar.set_message(source.name.clone());
-        let manifest = Manifest::load(&source.manifest)?;
-        let mut faces = FaceSet::centre_crops(&manifest, source_size, size);
-        if source.paint_window {
-            embed::paint_windows(&mut faces, source_size, request.seed);
-        }
-        let e = embed::embed(&onnx, (&regions, &rule), &manifest, &faces, request.batch).map_err(
-            |message| EvalError::Model {
-                path: model_path.clone(),
-                message,
-            },
-        )?;
-        if e.is_empty() {
-            return Err(EvalError::Data {
-                path: source.manifest.clone(),
-                message: format!(
-                    "no usable face ({} skipped; first: {})",
-                    e.skipped.len(),
-                    e.skipped
-                        .first()
-                        .map_or(String::new(), |(p, why)| format!("{} {why}", p.display()))
-                ),
-            });
-        }
+        let (manifest, faces, e) = embed_set(&model, &source, source_size, request)?;
         if clean_faces.is_none() {
             clean_faces = Some(faces);
         }
@@ -362,124 +343,18 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
     let mut sets = Vec::new();
     let mut thresholds = Vec::new();
     for (source, manifest, probe) in &embedded {
-        let name = source.name.as_str();
-        let symmetric = name == "clean";
-        let mut listed = None;
-        let pairs = match &source.pairs {
-            Some(file) => {
-                let (pairs, dropped) = protocols::listed_pairs(probe, &load_pairs(file)?);
-                listed = Some((file, pairs.genuine.len() + pairs.impostor.len(), dropped));
-                pairs
-            }
-            None => protocols::verification(&gallery, probe, symmetric),
-        };
-        let (verification, roc) = summarise(&pairs, name, "verification")?;
-        if symmetric {
-            // Thresholds rest on every impostor pair of the set, not only listed ones: LFW's
-            // few hundred listed impostors cannot place a 1e-3 threshold.
-            let all = match listed {
-                Some(_) => protocols::verification(&gallery, probe, true),
-                None => pairs.clone(),
-            };
-            for target in CALIBRATED_FARS {
-                if let Some((score, measured)) = protocols::threshold_at_far(&all.impostor, target)
-                {
-                    thresholds.push(Calibrated {
-                        threshold: Threshold {
-                            comparison: Comparison::Full,
-                            score,
-                            target_far: target,
-                            measured_far: measured,
-                            dataset: format!("{CARD_PREFIX}clean"),
-                            regions: None,
-                        },
-                        impostors: all.impostor.len(),
-                    });
-                }
-            }
-        }
-        let rank =
-            protocols::identification(&gallery, probe).map_err(|source| EvalError::Protocol {
-                set: name.to_owned(),
-                protocol: "identification",
-                source,
-            })?;
-        let template_pairs =
-            protocols::templates(&gallery, probe).map_err(|source| EvalError::Protocol {
-                set: name.to_owned(),
-                protocol: "templates",
-                source,
-            })?;
-        let (templates, _) = summarise(&template_pairs, name, "templates")?;
-        sets.push(SetResult {
-            name: name.to_owned(),
-            source: match (source.paint_window, listed) {
-                (true, _) => format!(
-                    "{} with a random 32x12 window per face",
-                    source.manifest.display()
-                ),
-                (false, Some((file, used, dropped))) => format!(
-                    "{}, verification on the {used} listed pairs of {} ({dropped} dropped: a \
-                     photo was left out)",
-                    source.manifest.display(),
-                    file.display()
-                ),
-                (false, None) => source.manifest.display().to_string(),
-            },
-            faces: probe.len(),
-            identities: manifest.num_classes(),
-            skipped: probe.skipped.clone(),
-            verification,
-            roc: thin_roc(&roc),
-            rank,
-            templates,
-            masked: None,
-        });
+        let (set, calibrated) = measure_set(source, manifest, probe, &gallery)?;
+        sets.push(set);
+        thresholds.extend(calibrated);
     }
-    // Masked thresholds from the clean set's pairs, then every set measured at one operating
-    // point with the thresholds the device would pick from the updated card.
-    let clean_pairs = masked::scored_pairs(&gallery, &gallery, &regions, true);
-    let full: Vec<(f64, f32)> = thresholds
-        .iter()
-        .map(|c| (c.threshold.target_far, c.threshold.score))
-        .collect();
-    let masked_candidates: Vec<Calibrated> =
-        masked::calibrate(clean_pairs, &full, &format!("{CARD_PREFIX}clean"))
-            .into_iter()
-            .map(|(threshold, impostors)| Calibrated {
-                threshold,
-                impostors,
-            })
-            .collect();
-    let mut calibrated = card.clone();
-    calibrated.thresholds = thresholds
-        .iter()
-        .chain(&masked_candidates)
-        .map(|c| c.threshold.clone())
-        .collect();
-    let mut masked_adoption = MaskedAdoption::NotMeasured;
-    if let Some(operating) = Thresholds::from_card(&calibrated, MASKED_OPERATING_FAR) {
-        for ((source, _, probe), set) in embedded.iter().zip(&mut sets) {
-            let pairs = masked::scored_pairs(&gallery, probe, &regions, source.name == "clean");
-            set.masked = Some(masked::measure(probe, pairs, &operating));
-        }
-        let worse: Vec<(String, f64, f64)> = sets
-            .iter()
-            .filter(|s| s.name != "clean")
-            .filter_map(|s| {
-                let m = s.masked.as_ref()?;
-                (m.far_device > m.far_full).then(|| (s.name.clone(), m.far_full, m.far_device))
-            })
-            .collect();
-        masked_adoption = if worse.is_empty() {
-            MaskedAdoption::Adopted
-        } else {
-            MaskedAdoption::Rejected(worse)
-        };
-    }
-    if masked_candidates.is_empty() {
-        masked_adoption = MaskedAdoption::NothingCalibrated;
-    }
+    let (masked_candidates, masked_adoption) = adopt_masked(
+        &card,
+        &thresholds,
+        &gallery,
+        &model.regions,
+        &embedded,
+        &mut sets,
+    );
     if masked_adoption == MaskedAdoption::Adopted {
         thresholds.extend(masked_candidates.iter().cloned());
     }
@@ -494,6 +369,194 @@ pub fn evaluate(request: &EvalRequest, progress: bool) -> Result<Evaluation, Eva
         interpretation,
         lfw: None,
     })
+}
+
+/// The model under evaluation: its ONNX bytes and file, where its filters look, its input size.
+struct Model<'a> {
+    onnx: &'a [u8],
+    path: &'a Path,
+    regions: RegionMap,
+    size: usize,
+}
+
+/// One set's faces (centre crops, windows painted when the set asks) and their embeddings; a
+/// set with no usable face is an error naming its manifest.
+fn embed_set(
+    model: &Model,
+    source: &SetSource,
+    source_size: usize,
+    request: &EvalRequest,
+) -> Result<(Manifest, FaceSet, Embedded), EvalError> {
+    let manifest = Manifest::load(&source.manifest)?;
+    let mut faces = FaceSet::centre_crops(&manifest, source_size, model.size);
+    if source.paint_window {
+        embed::paint_windows(&mut faces, source_size, request.seed);
+    }
+    let rule = OcclusionRule::default();
+    let e = embed::embed(
+        model.onnx,
+        (&model.regions, &rule),
+        &manifest,
+        &faces,
+        request.batch,
+    )
+    .map_err(|message| EvalError::Model {
+        path: model.path.to_owned(),
+        message,
+    })?;
+    if e.is_empty() {
+        return Err(EvalError::Data {
+            path: source.manifest.clone(),
+            message: format!(
+                "no usable face ({} skipped; first: {})",
+                e.skipped.len(),
+                e.skipped
+                    .first()
+                    .map_or(String::new(), |(p, why)| format!("{} {why}", p.display()))
+            ),
+        });
+    }
+    Ok((manifest, faces, e))
+}
+
+/// One set measured against the gallery: verification (on its listed pairs when it has a pairs
+/// file), rank-k identification and templates; for the clean set also the full-comparison
+/// thresholds calibrated on all of its impostor pairs.
+fn measure_set(
+    source: &SetSource,
+    manifest: &Manifest,
+    probe: &Embedded,
+    gallery: &Embedded,
+) -> Result<(SetResult, Vec<Calibrated>), EvalError> {
+    let name = source.name.as_str();
+    let symmetric = name == "clean";
+    let mut listed = None;
+    let pairs = match &source.pairs {
+        Some(file) => {
+            let (pairs, dropped) = protocols::listed_pairs(probe, &load_pairs(file)?);
+            listed = Some((file, pairs.genuine.len() + pairs.impostor.len(), dropped));
+            pairs
+        }
+        None => protocols::verification(gallery, probe, symmetric),
+    };
+    let (verification, roc) = summarise(&pairs, name, "verification")?;
+    let mut thresholds = Vec::new();
+    if symmetric {
+        // Thresholds rest on every impostor pair of the set, not only listed ones: LFW's
+        // few hundred listed impostors cannot place a 1e-3 threshold.
+        let all = match listed {
+            Some(_) => protocols::verification(gallery, probe, true),
+            None => pairs.clone(),
+        };
+        for target in CALIBRATED_FARS {
+            if let Some((score, measured)) = protocols::threshold_at_far(&all.impostor, target) {
+                thresholds.push(Calibrated {
+                    threshold: Threshold {
+                        comparison: Comparison::Full,
+                        score,
+                        target_far: target,
+                        measured_far: measured,
+                        dataset: format!("{CARD_PREFIX}clean"),
+                        regions: None,
+                    },
+                    impostors: all.impostor.len(),
+                });
+            }
+        }
+    }
+    let rank = protocols::identification(gallery, probe).map_err(|source| EvalError::Protocol {
+        set: name.to_owned(),
+        protocol: "identification",
+        source,
+    })?;
+    let template_pairs =
+        protocols::templates(gallery, probe).map_err(|source| EvalError::Protocol {
+            set: name.to_owned(),
+            protocol: "templates",
+            source,
+        })?;
+    let (templates, _) = summarise(&template_pairs, name, "templates")?;
+    let set = SetResult {
+        name: name.to_owned(),
+        source: match (source.paint_window, listed) {
+            (true, _) => format!(
+                "{} with a random 32x12 window per face",
+                source.manifest.display()
+            ),
+            (false, Some((file, used, dropped))) => format!(
+                "{}, verification on the {used} listed pairs of {} ({dropped} dropped: a \
+                 photo was left out)",
+                source.manifest.display(),
+                file.display()
+            ),
+            (false, None) => source.manifest.display().to_string(),
+        },
+        faces: probe.len(),
+        identities: manifest.num_classes(),
+        skipped: probe.skipped.clone(),
+        verification,
+        roc: thin_roc(&roc),
+        rank,
+        templates,
+        masked: None,
+    };
+    Ok((set, thresholds))
+}
+
+/// Masked thresholds calibrated on the clean set's pairs, then every set measured at one
+/// operating point with the thresholds the device would pick from the card so updated: the
+/// candidates are adopted only if no set's false accepts rise with them.
+fn adopt_masked(
+    card: &ModelCard,
+    thresholds: &[Calibrated],
+    gallery: &Embedded,
+    regions: &RegionMap,
+    embedded: &[(SetSource, Manifest, Embedded)],
+    sets: &mut [SetResult],
+) -> (Vec<Calibrated>, MaskedAdoption) {
+    let clean_pairs = masked::scored_pairs(gallery, gallery, regions, true);
+    let full: Vec<(f64, f32)> = thresholds
+        .iter()
+        .map(|c| (c.threshold.target_far, c.threshold.score))
+        .collect();
+    let candidates: Vec<Calibrated> =
+        masked::calibrate(clean_pairs, &full, &format!("{CARD_PREFIX}clean"))
+            .into_iter()
+            .map(|(threshold, impostors)| Calibrated {
+                threshold,
+                impostors,
+            })
+            .collect();
+    let mut calibrated = card.clone();
+    calibrated.thresholds = thresholds
+        .iter()
+        .chain(&candidates)
+        .map(|c| c.threshold.clone())
+        .collect();
+    let mut adoption = MaskedAdoption::NotMeasured;
+    if let Some(operating) = Thresholds::from_card(&calibrated, MASKED_OPERATING_FAR) {
+        for ((source, _, probe), set) in embedded.iter().zip(sets.iter_mut()) {
+            let pairs = masked::scored_pairs(gallery, probe, regions, source.name == "clean");
+            set.masked = Some(masked::measure(probe, pairs, &operating));
+        }
+        let worse: Vec<(String, f64, f64)> = sets
+            .iter()
+            .filter(|s| s.name != "clean")
+            .filter_map(|s| {
+                let m = s.masked.as_ref()?;
+                (m.far_device > m.far_full).then(|| (s.name.clone(), m.far_full, m.far_device))
+            })
+            .collect();
+        adoption = if worse.is_empty() {
+            MaskedAdoption::Adopted
+        } else {
+            MaskedAdoption::Rejected(worse)
+        };
+    }
+    if candidates.is_empty() {
+        adoption = MaskedAdoption::NothingCalibrated;
+    }
+    (candidates, adoption)
 }
 
 /// LFW mode: the kept folds' people become the test set (a manifest and pairs file written

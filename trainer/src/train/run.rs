@@ -14,7 +14,8 @@ use crate::config::RunConfig;
 use crate::data::{
     BatchData, Loader, LoaderConfig, LoaderError, Manifest, ManifestError, Prefetch, TargetTable,
 };
-use crate::model::FaceNet;
+use crate::model::{FaceNet, NetConfig};
+use crate::teacher::{Targets, Teacher};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use facegate_contract::card::TrainingMode;
@@ -128,6 +129,34 @@ struct MetricsLine<'a> {
     total: f32,
 }
 
+impl<'a> MetricsLine<'a> {
+    /// The line for `step`: how many images, how fast, and each loss term.
+    fn new(
+        step: u64,
+        stage: u8,
+        mode: TrainingMode,
+        images: usize,
+        images_per_s: f64,
+        terms: &LossTerms,
+    ) -> MetricsLine<'a> {
+        MetricsLine {
+            step,
+            stage,
+            mode: mode_name(mode),
+            images,
+            images_per_s,
+            ce: terms.ce,
+            masked_ce: terms.masked_ce,
+            sad_clean: terms.sad_clean,
+            sad_occluded: terms.sad_occluded,
+            fad: terms.fad,
+            filter_diversity: terms.filter_diversity,
+            distill: terms.distill,
+            total: terms.total,
+        }
+    }
+}
+
 fn mode_name(mode: TrainingMode) -> &'static str {
     match mode {
         TrainingMode::Base => "base",
@@ -220,35 +249,10 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         move |source| RunError::Write { path, source }
     };
     std::fs::create_dir_all(&opts.out_dir).map_err(write_err(&opts.out_dir))?;
-    let mut manifest = Manifest::load(&cfg.data.manifest)?;
-    let mut held_out = 0;
-    if let Some(pairs) = &cfg.data.test_pairs {
-        let people = crate::data::fold_pairs(pairs, &cfg.data.test_folds)
-            .map_err(|message| RunError::Pairs {
-                path: pairs.clone(),
-                message,
-            })?
-            .people;
-        let before = manifest.num_classes();
-        manifest = manifest.without_identities(&people);
-        held_out = before - manifest.num_classes();
-    }
+    let (manifest, held_out) = training_manifest(cfg)?;
     let manifest = Arc::new(manifest);
     let classes = manifest.num_classes();
-    let teacher = match &cfg.distill {
-        Some(d) => {
-            let teacher = crate::teacher::Teacher::load(&d.teacher)?;
-            let targets = crate::teacher::targets(
-                &teacher,
-                &cfg.data.manifest,
-                &manifest,
-                cfg.model.input_size as u32,
-                opts.progress,
-            )?;
-            Some((teacher, targets))
-        }
-        None => None,
-    };
+    let teacher = load_teacher(cfg, &manifest, opts.progress)?;
     let mut netcfg = cfg.net(classes);
     if let (Some(d), Some((_, targets))) = (&cfg.distill, &teacher)
         && d.kind == crate::loss::DistillKind::Projection
@@ -292,24 +296,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         stepper.restore(ckpt.optimizer);
     }
 
-    let mut loader = Loader::new(
-        manifest.clone(),
-        LoaderConfig {
-            batch_size: cfg.train.batch_size,
-            source_size: cfg.data.source_size,
-            crop_size: cfg.model.input_size,
-            seed: cfg.seed,
-            occlude: schedule.mode == TrainingMode::Full,
-            painted_share: cfg.data.painted_share,
-            augment: cfg.augment.clone(),
-        },
-    )?;
-    if let Some((_, targets)) = &teacher {
-        loader = loader.with_targets(Arc::new(TargetTable {
-            dim: targets.dim,
-            rows: targets.rows.clone(),
-        }))?;
-    }
+    let loader = loader(cfg, &manifest, schedule.mode, teacher.as_ref())?;
     if held_out > 0 && opts.progress {
         eprintln!(
             "{held_out} people named by the test pairs left out: {} people, {} photos to train on",
@@ -325,17 +312,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         .append(true)
         .open(&metrics_path)
         .map_err(write_err(&metrics_path))?;
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(schedule.total)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_position(step);
+    let bar = progress_bar(opts.progress, schedule.total, step);
 
     let mut bad: HashSet<PathBuf> = HashSet::new();
     let mut last = None;
@@ -357,15 +334,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
             net = begin_stage2(net);
             stepper = stepper_for(mode);
         }
-        for (path, reason) in &data.skipped {
-            if bad.insert(path.clone()) && bad.len() > cfg.data.max_bad_images {
-                return Err(RunError::TooManyBadImages {
-                    count: bad.len(),
-                    limit: cfg.data.max_bad_images,
-                    last: format!("{} {reason}", path.display()),
-                });
-            }
-        }
+        count_bad_images(&mut bad, &data.skipped, cfg.data.max_bad_images)?;
         step = data.step + 1;
         if data.len > 0 {
             ad.seed(seed_for(cfg.seed, 4, data.step));
@@ -376,21 +345,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
             if data.step % cfg.train.log_every == 0 || step == schedule.total {
                 let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
                 window = (Instant::now(), 0);
-                let line = MetricsLine {
-                    step: data.step,
-                    stage,
-                    mode: mode_name(mode),
-                    images: data.len,
-                    images_per_s: rate,
-                    ce: terms.ce,
-                    masked_ce: terms.masked_ce,
-                    sad_clean: terms.sad_clean,
-                    sad_occluded: terms.sad_occluded,
-                    fad: terms.fad,
-                    filter_diversity: terms.filter_diversity,
-                    distill: terms.distill,
-                    total: terms.total,
-                };
+                let line = MetricsLine::new(data.step, stage, mode, data.len, rate, &terms);
                 let json = serde_json::to_string(&line).unwrap_or_default();
                 writeln!(metrics, "{json}").map_err(write_err(&metrics_path))?;
                 bar.set_message(format!(
@@ -423,42 +378,8 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         eprintln!("warning: training curves not drawn: {e}");
     }
     if step == schedule.total {
-        let path = opts.out_dir.join(trained::WEIGHTS);
-        net.into_record().save(&path).map_err(|e| RunError::Write {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let description = TrainedModel {
-            input_size: netcfg.input_size,
-            width_multiplier: netcfg.width_multiplier,
-            top_k: netcfg.top_k,
-            dropout: netcfg.dropout,
-            num_classes: classes,
-            mode: schedule.mode,
-            face_margin: netcfg.face_margin,
-            distill_dim: netcfg.distill_dim,
-            teacher: cfg
-                .distill
-                .as_ref()
-                .zip(teacher.as_ref())
-                .map(|(d, (t, _))| trained::TeacherRecord {
-                    path: d.teacher.clone(),
-                    sha256: t.sha256().to_owned(),
-                    kind: format!("{:?}", d.kind).to_lowercase(),
-                    weight: d.weight,
-                }),
-            steps: schedule.total,
-            seed: cfg.seed,
-            data: TrainingData {
-                manifest: cfg.data.manifest.clone(),
-                identities: classes as u64,
-                images: manifest.entries.len() as u64,
-                source_size: cfg.data.source_size,
-            },
-        };
-        description
-            .save(&opts.out_dir)
-            .map_err(write_err(&opts.out_dir.join(trained::DESCRIPTION)))?;
+        let description = describe(cfg, &netcfg, &schedule, teacher.as_ref(), &manifest);
+        save_trained(net, &description, &opts.out_dir)?;
     }
     Ok(RunSummary {
         next_step: step,
@@ -466,5 +387,158 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions, device: &Device) -> Result<RunSum
         last,
         stopped,
         bad_images: bad.len(),
+    })
+}
+
+/// The run's training people: the manifest less everyone the test pairs name (LFW's protocol
+/// keeps a test pair's people out of training), and how many were left out.
+fn training_manifest(cfg: &RunConfig) -> Result<(Manifest, usize), RunError> {
+    let manifest = Manifest::load(&cfg.data.manifest)?;
+    let Some(pairs) = &cfg.data.test_pairs else {
+        return Ok((manifest, 0));
+    };
+    let people = crate::data::fold_pairs(pairs, &cfg.data.test_folds)
+        .map_err(|message| RunError::Pairs {
+            path: pairs.clone(),
+            message,
+        })?
+        .people;
+    let before = manifest.num_classes();
+    let manifest = manifest.without_identities(&people);
+    let held_out = before - manifest.num_classes();
+    Ok((manifest, held_out))
+}
+
+/// The teacher and its embedding of every training photo, when the run distills.
+fn load_teacher(
+    cfg: &RunConfig,
+    manifest: &Manifest,
+    progress: bool,
+) -> Result<Option<(Teacher, Targets)>, RunError> {
+    let Some(d) = &cfg.distill else {
+        return Ok(None);
+    };
+    let teacher = Teacher::load(&d.teacher)?;
+    let targets = crate::teacher::targets(
+        &teacher,
+        &cfg.data.manifest,
+        manifest,
+        cfg.model.input_size as u32,
+        progress,
+    )?;
+    Ok(Some((teacher, targets)))
+}
+
+/// The seeded batch loader over `manifest` (with the teacher's targets when distilling).
+fn loader(
+    cfg: &RunConfig,
+    manifest: &Arc<Manifest>,
+    mode: TrainingMode,
+    teacher: Option<&(Teacher, Targets)>,
+) -> Result<Loader, RunError> {
+    let loader = Loader::new(
+        manifest.clone(),
+        LoaderConfig {
+            batch_size: cfg.train.batch_size,
+            source_size: cfg.data.source_size,
+            crop_size: cfg.model.input_size,
+            seed: cfg.seed,
+            occlude: mode == TrainingMode::Full,
+            painted_share: cfg.data.painted_share,
+            augment: cfg.augment.clone(),
+        },
+    )?;
+    Ok(match teacher {
+        Some((_, targets)) => loader.with_targets(Arc::new(TargetTable {
+            dim: targets.dim,
+            rows: targets.rows.clone(),
+        }))?,
+        None => loader,
+    })
+}
+
+/// Adds a batch's unreadable photos to `bad`; more than `limit` different ones stop the run.
+fn count_bad_images(
+    bad: &mut HashSet<PathBuf>,
+    skipped: &[(PathBuf, String)],
+    limit: usize,
+) -> Result<(), RunError> {
+    for (path, reason) in skipped {
+        if bad.insert(path.clone()) && bad.len() > limit {
+            return Err(RunError::TooManyBadImages {
+                count: bad.len(),
+                limit,
+                last: format!("{} {reason}", path.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The progress bar on standard error (hidden unless asked for), at `step` of `total`.
+fn progress_bar(show: bool, total: u64, step: u64) -> indicatif::ProgressBar {
+    let bar = if show {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_position(step);
+    bar
+}
+
+/// What a finished run trained, for export: the network's shape, the teacher, the data.
+fn describe(
+    cfg: &RunConfig,
+    netcfg: &NetConfig,
+    schedule: &Schedule,
+    teacher: Option<&(Teacher, Targets)>,
+    manifest: &Manifest,
+) -> TrainedModel {
+    let classes = manifest.num_classes();
+    TrainedModel {
+        input_size: netcfg.input_size,
+        width_multiplier: netcfg.width_multiplier,
+        top_k: netcfg.top_k,
+        dropout: netcfg.dropout,
+        num_classes: classes,
+        mode: schedule.mode,
+        face_margin: netcfg.face_margin,
+        distill_dim: netcfg.distill_dim,
+        teacher: cfg
+            .distill
+            .as_ref()
+            .zip(teacher)
+            .map(|(d, (t, _))| trained::TeacherRecord {
+                path: d.teacher.clone(),
+                sha256: t.sha256().to_owned(),
+                kind: format!("{:?}", d.kind).to_lowercase(),
+                weight: d.weight,
+            }),
+        steps: schedule.total,
+        seed: cfg.seed,
+        data: TrainingData {
+            manifest: cfg.data.manifest.clone(),
+            identities: classes as u64,
+            images: manifest.entries.len() as u64,
+            source_size: cfg.data.source_size,
+        },
+    }
+}
+
+/// Writes the finished network's weights and its description into `out_dir`.
+fn save_trained(net: FaceNet, description: &TrainedModel, out_dir: &Path) -> Result<(), RunError> {
+    let path = out_dir.join(trained::WEIGHTS);
+    net.into_record().save(&path).map_err(|e| RunError::Write {
+        path: path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    description.save(out_dir).map_err(|source| RunError::Write {
+        path: out_dir.join(trained::DESCRIPTION),
+        source,
     })
 }
