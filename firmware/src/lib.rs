@@ -4,7 +4,7 @@
 //! device's settings); [`device`] runs the pipeline over a source into the device's sinks:
 //! [`publish`] (MQTT: events, signed door decisions, Home Assistant), [`display`] (the door
 //! screen), [`door`] (the relay); [`command`] serves requests from the bus between frames;
-//! [`service`] talks to systemd; [`bench`] measures. Nothing here is imported by the pipeline.
+//! [`service`] talks to systemd; [`bench`](mod@bench) measures. Nothing here is imported by the pipeline.
 
 pub mod bench;
 pub mod command;

@@ -5,7 +5,7 @@
 //! feature). This crate knows nothing of faces: it builds an engine from ONNX bytes, caches it
 //! on disk under a key that changes whenever the model, TensorRT or the GPU does, and runs it.
 //!
-//! [`cache`] and [`Precision`] are pure Rust and build anywhere; [`engine`] (feature `native`)
+//! [`cache`] and [`Precision`] are pure Rust and build anywhere; `engine` (feature `native`)
 //! is the C++ shim in `native/facegate_trt.cpp` and needs TensorRT and CUDA at build time.
 
 pub mod cache;

@@ -6,7 +6,7 @@
 //! Beside the pipeline: requests are checked on arrival ([`verify`]): a request without a valid
 //! HMAC from the device's command key, too old, from the future, or replayed is refused and the
 //! refusal is published; accepted ones wait in a bounded inbox until the main loop runs them
-//! between frames ([`serve`]), so a command never races a decision.
+//! between frames ([`run`]), so a command never races a decision.
 //!
 //! Wire format (documented in the README):
 //! `{"request": "<JSON text>", "hmac": "<hex HMAC-SHA256(key, topic + \"\\n\" + request)>"}`,

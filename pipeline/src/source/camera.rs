@@ -3,7 +3,7 @@
 //! cable pulled, a driver reset). Part of *source*.
 //!
 //! The kernel side sits behind [`CaptureDevice`]: the V4L2 implementation
-//! ([`super::v4l2::V4l2Device`], cargo feature `v4l2`) is the only code that talks to
+//! (`v4l2::V4l2Device`, cargo feature `v4l2`) is the only code that talks to
 //! `/dev/video*`; everything above it — negotiation results, decoding, reconnects, frame
 //! numbering — is this module's and is tested here with a scripted device.
 

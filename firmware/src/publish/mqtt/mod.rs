@@ -1,9 +1,9 @@
 //! Publishing over MQTT (rumqttc), with nothing lost while the broker is away.
 //!
-//! Two threads: the *network* thread ([`network`]) drives rumqttc's event loop (connect,
+//! Two threads: the *network* thread (`network.rs`) drives rumqttc's event loop (connect,
 //! reconnect with back-off from 1 s to 30 s) and screens what arrives; the *sender* thread
-//! ([`sender`]) is the only publisher. It sends one QoS 1 message at a time and waits for the
-//! acknowledgement of that message's own packet id ([`delivery`], a state machine tested without
+//! (`sender.rs`) is the only publisher. It sends one QoS 1 message at a time and waits for the
+//! acknowledgement of that message's own packet id (`delivery.rs`, a state machine tested without
 //! a broker), so order is kept and a message leaves the on-disk [`Outbox`] only once the broker
 //! has it. Events therefore arrive at least once and in order; after a reconnect one may arrive
 //! twice (consumers drop an event whose `seq` they have seen). What each message says is decided
