@@ -43,7 +43,9 @@ pub struct DecideRules {
     pub uncertain_margin: f32,
     /// No second grant for the same person within this many seconds.
     pub cooldown_seconds: f32,
-    /// A track ends when its face is missing for more than this many frames.
+    /// A face missing from this many analysed frames in a row ends its track. Frames a live
+    /// source dropped while the pipeline was busy do not count: a slow pipeline on a fast
+    /// camera must not split one visit into many.
     pub track_gap_frames: u64,
     /// Box overlap (intersection over union) that continues a track.
     pub track_overlap: f32,
@@ -158,6 +160,8 @@ pub struct Decider {
     last_grant: Vec<(String, Duration)>,
     schedules: Vec<(String, Schedule)>,
     time_zone: TimeZone,
+    /// Frames taken so far: the clock tracks age by.
+    analysed: u64,
 }
 
 /// Whether `person` may come in at `time` (people without a schedule: always).
@@ -201,6 +205,7 @@ impl Decider {
             last_grant: Vec::new(),
             schedules: Vec::new(),
             time_zone: TimeZone::UTC,
+            analysed: 0,
         }
     }
 
@@ -221,27 +226,13 @@ impl Decider {
         &self.rules
     }
 
-    /// Takes frame `seq` (at `time` since the decider's epoch) with its observations; returns the
-    /// events to publish, tracks that ended first.
-    pub fn frame(&mut self, seq: u64, time: Duration, faces: &[Observation]) -> Vec<Decision> {
-        let mut out = Vec::new();
+    /// Takes the next analysed frame (at `time` since the decider's epoch) with its
+    /// observations; returns the events to publish, tracks that ended first.
+    pub fn frame(&mut self, time: Duration, faces: &[Observation]) -> Vec<Decision> {
+        self.analysed += 1;
+        let seq = self.analysed;
         let gap = self.rules.track_gap_frames;
-        self.tracks.retain(|t| {
-            let alive = seq.saturating_sub(t.last_frame) <= gap;
-            if !alive {
-                out.push(Decision {
-                    track: t.id,
-                    face: None,
-                    lifecycle: Lifecycle::End,
-                    band: t.band,
-                    person: t.person.clone(),
-                    agreeing: t.agreeing,
-                    access: None,
-                    changed: false,
-                });
-            }
-            alive
-        });
+        let mut out = self.end_tracks(|t| seq.saturating_sub(t.last_frame) > gap);
         let mut taken = vec![false; self.tracks.len()];
         for (i, face) in faces.iter().enumerate() {
             let best = self
@@ -341,7 +332,29 @@ impl Decider {
 
     /// Ends every open track (the source ran out); returns their `end` events.
     pub fn finish(&mut self) -> Vec<Decision> {
-        self.frame(u64::MAX, Duration::MAX, &[])
+        self.end_tracks(|_| true)
+    }
+
+    /// Removes the tracks `ended` picks; returns their `end` events.
+    fn end_tracks(&mut self, ended: impl Fn(&Track) -> bool) -> Vec<Decision> {
+        let mut out = Vec::new();
+        self.tracks.retain(|t| {
+            if !ended(t) {
+                return true;
+            }
+            out.push(Decision {
+                track: t.id,
+                face: None,
+                lifecycle: Lifecycle::End,
+                band: t.band,
+                person: t.person.clone(),
+                agreeing: t.agreeing,
+                access: None,
+                changed: false,
+            });
+            false
+        });
+        out
     }
 }
 
@@ -361,15 +374,49 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    /// Empty frames until the open tracks end; their `end` events.
+    fn leave(d: &mut Decider, time: Duration) -> Vec<Decision> {
+        let mut out = Vec::new();
+        for _ in 0..=d.rules().track_gap_frames {
+            out.extend(d.frame(time, &[]));
+        }
+        out
+    }
+
+    #[test]
+    fn a_track_ends_after_the_gap_in_analysed_frames_only() {
+        let mut d = Decider::new(DecideRules::default());
+        let gap = d.rules().track_gap_frames;
+        d.frame(secs(0), &[seen(Band::Match, Some("ann"))]);
+        // Missing from fewer than `gap` analysed frames (however many frames the camera sent
+        // meanwhile): the same visit.
+        for _ in 1..gap {
+            assert!(d.frame(secs(0), &[]).is_empty());
+        }
+        let e = d.frame(secs(1), &[seen(Band::Match, Some("ann"))]);
+        assert_eq!(e[0].lifecycle, Lifecycle::Update);
+        assert!(matches!(e[0].access, Some(Access::Grant { .. })));
+        // Missing from `gap` frames: the track ends on the next one, and the next sighting is
+        // a new visit.
+        for _ in 0..gap {
+            assert!(d.frame(secs(1), &[]).is_empty());
+        }
+        let e = d.frame(secs(1), &[]);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].lifecycle, Lifecycle::End);
+        let e = d.frame(secs(2), &[seen(Band::Match, Some("ann"))]);
+        assert_eq!(e[0].lifecycle, Lifecycle::New);
+    }
+
     #[test]
     fn a_grant_needs_agreeing_frames_and_comes_once_per_visit() {
         let mut d = Decider::new(DecideRules::default());
-        let e = d.frame(0, secs(0), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(secs(0), &[seen(Band::Match, Some("ann"))]);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].lifecycle, Lifecycle::New);
         assert_eq!(e[0].access, None, "one frame is not enough");
         assert!(e[0].changed);
-        let e = d.frame(1, secs(0), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(secs(0), &[seen(Band::Match, Some("ann"))]);
         assert_eq!(
             e[0].access,
             Some(Access::Grant {
@@ -379,19 +426,19 @@ mod tests {
         // Sent for the decision alone: the outcome is the one already told.
         assert!(!e[0].changed);
         // Same visit: nothing more, however long ann stays.
-        for s in 2..10 {
+        for _ in 2..10 {
             assert!(
-                d.frame(s, secs(1), &[seen(Band::Match, Some("ann"))])
+                d.frame(secs(1), &[seen(Band::Match, Some("ann"))])
                     .is_empty()
             );
         }
         // She leaves; the track ends.
-        let e = d.frame(20, secs(2), &[]);
+        let e = leave(&mut d, secs(2));
         assert_eq!(e[0].lifecycle, Lifecycle::End);
         assert!(!e[0].changed);
         // Back within the cool-down: refused for that reason.
-        d.frame(21, secs(3), &[seen(Band::Match, Some("ann"))]);
-        let e = d.frame(22, secs(3), &[seen(Band::Match, Some("ann"))]);
+        d.frame(secs(3), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(secs(3), &[seen(Band::Match, Some("ann"))]);
         assert_eq!(
             e[0].access,
             Some(Access::Deny {
@@ -403,15 +450,15 @@ mod tests {
     #[test]
     fn uncertain_is_never_acted_on_and_unknown_is_denied_once() {
         let mut d = Decider::new(DecideRules::default());
-        for s in 0..5 {
-            for e in d.frame(s, secs(0), &[seen(Band::Uncertain, Some("ann"))]) {
+        for _ in 0..5 {
+            for e in d.frame(secs(0), &[seen(Band::Uncertain, Some("ann"))]) {
                 assert_eq!(e.access, None);
             }
         }
         let mut d = Decider::new(DecideRules::default());
         let denials: usize = (0..5)
-            .map(|s| {
-                d.frame(s, secs(0), &[seen(Band::Unknown, None)])
+            .map(|_| {
+                d.frame(secs(0), &[seen(Band::Unknown, None)])
                     .iter()
                     .filter(|e| e.access.is_some())
                     .count()
@@ -423,8 +470,8 @@ mod tests {
     #[test]
     fn a_spoofed_track_is_denied_once_and_never_granted() {
         let mut d = Decider::new(DecideRules::default());
-        d.frame(0, secs(0), &[seen(Band::Match, Some("ann"))]);
-        let e = d.frame(1, secs(0), &[seen(Band::Spoof, Some("ann"))]);
+        d.frame(secs(0), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(secs(0), &[seen(Band::Spoof, Some("ann"))]);
         assert_eq!(
             e[0].access,
             Some(Access::Deny {
@@ -434,14 +481,14 @@ mod tests {
         assert_eq!(e[0].agreeing, 0, "a refused frame breaks the run");
         // The photo passes the check on later frames: still no grant on this track.
         for s in 2..8 {
-            for e in d.frame(s, secs(0), &[seen(Band::Match, Some("ann"))]) {
+            for e in d.frame(secs(0), &[seen(Band::Match, Some("ann"))]) {
                 assert_eq!(e.access, None, "frame {s}");
             }
         }
         // A new visit (the track ended) is decided afresh.
-        d.frame(20, secs(30), &[]);
-        d.frame(21, secs(30), &[seen(Band::Match, Some("ann"))]);
-        let e = d.frame(22, secs(30), &[seen(Band::Match, Some("ann"))]);
+        leave(&mut d, secs(30));
+        d.frame(secs(30), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(secs(30), &[seen(Band::Match, Some("ann"))]);
         assert_eq!(
             e[0].access,
             Some(Access::Grant {
@@ -453,11 +500,11 @@ mod tests {
     #[test]
     fn frames_that_disagree_restart_the_count() {
         let mut d = Decider::new(DecideRules::default());
-        d.frame(0, secs(0), &[seen(Band::Match, Some("ann"))]);
-        let e = d.frame(1, secs(0), &[seen(Band::Match, Some("bob"))]);
+        d.frame(secs(0), &[seen(Band::Match, Some("ann"))]);
+        let e = d.frame(secs(0), &[seen(Band::Match, Some("bob"))]);
         assert_eq!(e[0].access, None);
         assert_eq!(e[0].agreeing, 1);
-        let e = d.frame(2, secs(0), &[seen(Band::Match, Some("bob"))]);
+        let e = d.frame(secs(0), &[seen(Band::Match, Some("bob"))]);
         assert_eq!(
             e[0].access,
             Some(Access::Grant {
@@ -488,7 +535,6 @@ mod tests {
         let monday = 1_795_996_800; // 2026-11-30T00:00:00Z
         let decide = |mut d: Decider, hour: u64| {
             d.frame(
-                0,
                 secs(monday + hour * 3600),
                 &[seen(Band::Match, Some("ada"))],
             )[0]
@@ -508,11 +554,7 @@ mod tests {
             })
         );
         // Someone without a schedule: any time.
-        let other = d.frame(
-            0,
-            secs(monday + 3 * 3600),
-            &[seen(Band::Match, Some("bob"))],
-        );
+        let other = d.frame(secs(monday + 3 * 3600), &[seen(Band::Match, Some("bob"))]);
         assert!(matches!(other[0].access, Some(Access::Grant { .. })));
     }
 }

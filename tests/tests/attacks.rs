@@ -12,6 +12,7 @@ use facegate::device::Device;
 use facegate::publish::access::AccessVerifier;
 use facegate::publish::mqtt::MqttLink;
 use facegate_e2e::{Broker, Received, Recorder, repo, unique};
+use facegate_pipeline::sink::Sink;
 use facegate_pipeline::source::Frame;
 use facegate_pipeline::wiring::Pipeline;
 use rumqttc::QoS;
@@ -58,6 +59,15 @@ fn frame(seq: u64, image: &image::RgbImage) -> Frame {
         time: SystemTime::now(),
         origin: format!("frame-{seq}"),
         image: image.clone(),
+    }
+}
+
+/// The doorway empty (frames with no face) until the open tracks end, as between two visits.
+fn leave(p: &mut Pipeline, sink: &mut dyn Sink, seq: &mut u64) {
+    let empty = image::RgbImage::new(200, 200);
+    for _ in 0..=p.decide_rules().track_gap_frames {
+        p.process(&frame(*seq, &empty), sink).unwrap();
+        *seq += 1;
     }
 }
 
@@ -248,7 +258,7 @@ fn a_flood_of_unsigned_requests_delays_no_door_decision_and_loses_no_event() {
     };
 
     // Visits while the flood goes on: Obama (two agreeing frames: a grant), then a stranger (a
-    // denial), each visit its own track (a gap in frame numbers ends the previous one).
+    // denial), each visit its own track (an empty doorway ends the previous one).
     let (obama, biden) = (photo("originals/obama2.jpg"), photo("enroll/biden.jpg"));
     let mut p = Pipeline::new(&device.models, device.cfg.pipeline(), matcher);
     let start = Instant::now();
@@ -258,9 +268,10 @@ fn a_flood_of_unsigned_requests_delays_no_door_decision_and_loses_no_event() {
             p.process(&frame(seq, image), &mut link).unwrap();
             seq += 1;
         }
-        seq += 10;
+        leave(&mut p, &mut link, &mut seq);
         p.process(&frame(seq, &biden), &mut link).unwrap();
-        seq += 10;
+        seq += 1;
+        leave(&mut p, &mut link, &mut seq);
     }
     let stats = p.finish(&mut link).unwrap();
     stop.store(true, Ordering::SeqCst);
@@ -637,9 +648,10 @@ fn a_full_disk_stops_no_decision_and_the_queue_recovers_when_space_returns() {
                 p.process(&frame(seq, image), link).unwrap();
                 seq += 1;
             }
-            seq += 10;
+            leave(p, link, &mut seq);
             p.process(&frame(seq, &biden), link).unwrap();
-            seq += 10;
+            seq += 1;
+            leave(p, link, &mut seq);
         }
         seq
     };

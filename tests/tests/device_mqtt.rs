@@ -8,6 +8,7 @@
 use base64::Engine;
 use facegate::device::Device;
 use facegate::publish::access::{AccessVerifier, Verdict};
+use facegate::publish::mqtt::MqttLink;
 use facegate::service::Supervisor;
 use facegate_e2e::{Broker, Received, Recorder, repo, unique};
 use facegate_pipeline::source::Frame;
@@ -375,9 +376,20 @@ fn events_survive_a_broker_outage_in_order() {
     p.process(&frame(1, &obama), &mut link).unwrap();
     rec.wait_until(LIMIT, |got| got.len() >= 2);
 
-    // Broker gone: the door keeps deciding; events wait on disk.
+    // Broker gone: the door keeps deciding; events wait on disk. Between the visits the
+    // doorway is empty long enough to end the open track.
     broker.stop();
+    let empty = image::RgbImage::new(200, 200);
+    let mut seq = 2;
+    let mut leave = |p: &mut Pipeline, link: &mut MqttLink| {
+        for _ in 0..=p.decide_rules().track_gap_frames {
+            p.process(&frame(seq, &empty), link).unwrap();
+            seq += 1;
+        }
+    };
+    leave(&mut p, &mut link);
     p.process(&frame(10, &biden), &mut link).unwrap();
+    leave(&mut p, &mut link);
     p.process(&frame(20, &obama), &mut link).unwrap();
     p.process(&frame(21, &obama), &mut link).unwrap();
     let stats = p.finish(&mut link).unwrap();

@@ -265,6 +265,11 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// The decision rules in use (tracks, agreeing frames, cool-down).
+    pub fn decide_rules(&self) -> &DecideRules {
+        self.decider.rules()
+    }
+
     /// The face of a recent event (the last 64, up to 10 minutes old), for feedback.
     pub fn recent(&self, event_id: &str) -> Option<&Recent> {
         self.recent
@@ -333,7 +338,7 @@ impl<'a> Pipeline<'a> {
             })
             .collect();
         let time = frame.time.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let decisions = self.decider.frame(frame.seq, time, &observations);
+        let decisions = self.decider.frame(time, &observations);
         for d in decisions {
             self.emit(&d, Some((frame, &analysis)), sink)?;
         }
