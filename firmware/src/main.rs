@@ -468,6 +468,14 @@ fn print_summary(path: &Path, cfg: &Config) {
         Source::Image(p) => format!("image {}", p.display()),
         Source::Mjpeg(p) => format!("MJPEG file {}", p.display()),
         Source::Y4m(p) => format!("Y4M file {}", p.display()),
+        Source::Stream { url, fps } => format!(
+            "network camera {} through ffmpeg, {}",
+            facegate_pipeline::source::stream::without_credentials(url),
+            match fps {
+                0 => "every frame".to_owned(),
+                n => format!("{n} fps"),
+            }
+        ),
     };
     outln!("  source   {source}");
     outln!(

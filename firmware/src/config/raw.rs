@@ -153,6 +153,7 @@ pub(super) enum SourceKind {
     Image,
     Mjpeg,
     Y4m,
+    Stream,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +166,7 @@ pub(super) struct RawSource {
     pub width: Option<Spanned<u32>>,
     pub height: Option<Spanned<u32>>,
     pub fps: Option<Spanned<u32>>,
+    pub url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@
 
 use super::PixelFormat;
 use super::pixels::{jpeg_to_rgb, yuyv_to_rgb};
-use super::{Frame, FrameSource, SourceError};
+use super::{Frame, FrameSource, SourceError, Stopper};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -47,6 +47,16 @@ pub trait CaptureDevice: Send {
     fn capture(&mut self) -> Result<Vec<u8>, String>;
     /// Releases the device (before reopening it).
     fn close(&mut self);
+    /// Whether the device was stopped for good (see [`CaptureDevice::stopper`]): the camera
+    /// source then ends instead of reconnecting.
+    fn stopped(&self) -> bool {
+        false
+    }
+    /// A handle that stops the device from another thread (the run loop's, on exit) while this
+    /// one may be blocked in [`CaptureDevice::capture`]; `None` when nothing needs stopping.
+    fn stopper(&self) -> Option<Stopper> {
+        None
+    }
 }
 
 /// Reconnection delays: `initial`, doubling up to `max`, back to `initial` once a frame comes.
@@ -109,6 +119,9 @@ impl<D: CaptureDevice> Camera<D> {
 
     fn fail(&mut self, what: &str, why: &str) {
         self.failures += 1;
+        if self.device.stopped() {
+            return;
+        }
         tracing::warn!(
             "camera {}: {what}: {why}; trying again in {:?}",
             self.device.node().display(),
@@ -128,14 +141,21 @@ impl<D: CaptureDevice> Camera<D> {
 }
 
 impl<D: CaptureDevice> FrameSource for Camera<D> {
+    fn stopper(&self) -> Option<Stopper> {
+        self.device.stopper()
+    }
+
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
         loop {
+            if self.device.stopped() {
+                return Ok(None);
+            }
             let got = match self.open {
                 Some(got) => got,
                 None => match self.device.open(&self.want) {
                     Ok(got) => {
                         tracing::info!(
-                            "camera {}: {:?} {}x{} (asked {:?} {}x{} at {} fps)",
+                            "camera {}: {:?} {}x{} (asked {:?} {}x{} at {} fps; 0: any)",
                             self.device.node().display(),
                             got.format,
                             got.width,

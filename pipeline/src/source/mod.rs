@@ -5,7 +5,8 @@
 //! converts what cameras and files carry). File sources ([`files`]: an image folder, one image;
 //! [`recorded`]: Motion-JPEG and YUV4MPEG2 clips) let the same pipeline run in tests and on a
 //! bench; the [`camera`] sits behind the same [`FrameSource`] trait, with its kernel interface
-//! in `v4l2` (cargo feature `v4l2`). [`handoff`] is the bounded hand-off between the source and
+//! in `v4l2` (cargo feature `v4l2`); a network camera ([`stream`]: RTSP, HTTP) is read through
+//! an `ffmpeg` child with the camera's reconnection. [`handoff`] is the bounded hand-off between the source and
 //! the slower stages: newest frame wins.
 
 pub mod camera;
@@ -14,6 +15,7 @@ pub mod handoff;
 pub mod open;
 pub mod pixels;
 pub mod recorded;
+pub mod stream;
 #[cfg(feature = "v4l2")]
 pub mod v4l2;
 
@@ -58,6 +60,13 @@ pub enum Source {
     Mjpeg(PathBuf),
     /// A YUV4MPEG2 file.
     Y4m(PathBuf),
+    /// A network camera (RTSP or HTTP), decoded by an `ffmpeg` child process.
+    Stream {
+        /// The camera's URL (credentials in it are never logged).
+        url: String,
+        /// Frames a second kept from the stream (0: every frame the camera sends).
+        fps: u32,
+    },
 }
 
 /// One camera frame.
@@ -135,4 +144,14 @@ impl SourceError {
 pub trait FrameSource: Send {
     /// The next frame.
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
+
+    /// A handle that stops the source from another thread while [`FrameSource::next_frame`]
+    /// may be blocked (a network stream's ffmpeg child is killed and reaped); `None` for
+    /// sources that need no stopping.
+    fn stopper(&self) -> Option<Stopper> {
+        None
+    }
 }
+
+/// Stops a live source from the run loop's thread (see [`FrameSource::stopper`]).
+pub type Stopper = Box<dyn FnOnce() + Send>;

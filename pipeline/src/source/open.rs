@@ -41,8 +41,25 @@ pub fn open(source: &Source) -> Result<Opened, OpenError> {
         Source::Mjpeg(path) => Ok(recorded(Box::new(MjpegFile::open(path)?))),
         Source::Y4m(path) => Ok(recorded(Box::new(Y4mFile::open(path)?))),
         Source::V4l2 { .. } => camera(source),
+        Source::Stream { url, fps } => {
+            use super::camera::{Backoff, Camera, Wanted};
+            let want = Wanted {
+                format: super::PixelFormat::Mjpeg,
+                width: 0,
+                height: 0,
+                fps: *fps,
+            };
+            let stream = super::stream::Stream::new(url, std::path::Path::new(FFMPEG));
+            Ok(Opened {
+                frames: Box::new(Camera::new(stream, want, Backoff::default())),
+                live: true,
+            })
+        }
     }
 }
+
+/// The program that reads network cameras: Debian's `ffmpeg`, found on the PATH.
+pub const FFMPEG: &str = "ffmpeg";
 
 #[cfg(feature = "v4l2")]
 fn camera(source: &Source) -> Result<Opened, OpenError> {

@@ -22,15 +22,18 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SourceError + '_ {
     }
 }
 
-/// A Motion-JPEG file: each JPEG in it is a frame.
-pub struct MjpegFile {
+/// Motion-JPEG from any reader (a file, ffmpeg's pipe): each JPEG in it is a frame.
+pub struct Mjpeg<R> {
     path: PathBuf,
-    reader: BufReader<File>,
+    reader: BufReader<R>,
     seq: u64,
 }
 
+/// A Motion-JPEG file.
+pub type MjpegFile = Mjpeg<File>;
+
 /// What splitting the stream found next.
-enum Split {
+pub(super) enum Split {
     /// One whole JPEG, `FFD8` to `FFD9`.
     Image(Vec<u8>),
     /// Bytes that are not a JPEG (or a truncated one); the reader is past them.
@@ -43,11 +46,18 @@ impl MjpegFile {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(io_error(path))?;
-        Ok(Self {
+        Ok(Mjpeg::new(path, file))
+    }
+}
+
+impl<R: Read> Mjpeg<R> {
+    /// Motion-JPEG read from `reader`; `path` names it in logs and errors.
+    pub fn new(path: &Path, reader: R) -> Self {
+        Self {
             path: path.to_owned(),
-            reader: BufReader::with_capacity(1 << 16, file),
+            reader: BufReader::with_capacity(1 << 16, reader),
             seq: 0,
-        })
+        }
     }
 
     fn byte(&mut self) -> std::io::Result<Option<u8>> {
@@ -85,7 +95,7 @@ impl MjpegFile {
 
     /// Splits off the next JPEG by walking its segments (so an `FFD9` inside an embedded
     /// thumbnail does not end the frame early).
-    fn split(&mut self) -> std::io::Result<Split> {
+    pub(super) fn split(&mut self) -> std::io::Result<Split> {
         let Some(skipped) = self.seek_start()? else {
             return Ok(Split::End);
         };
@@ -177,7 +187,7 @@ impl MjpegFile {
     }
 }
 
-impl FrameSource for MjpegFile {
+impl<R: Read + Send> FrameSource for Mjpeg<R> {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
         let split = self.split().map_err(io_error(&self.path))?;
         let seq = self.seq;

@@ -583,6 +583,7 @@ pub fn run(
         return pipeline.finish(sink);
     }
     let handoff: Arc<Handoff<Result<Frame, SourceError>>> = Arc::new(Handoff::default());
+    let stopper = source.stopper();
     let producer = {
         let handoff = Arc::clone(&handoff);
         let mut source = source;
@@ -640,8 +641,12 @@ pub fn run(
         }
     }
     handoff.close();
-    // A camera never ends by itself and may be waiting for its device: the reader thread is
-    // joined only if it has stopped; otherwise it stops when the process does.
+    // A network stream's ffmpeg child is killed and reaped here, even while the reader waits
+    // on it. A camera never ends by itself and may be waiting for its device: the reader
+    // thread is joined only if it has stopped; otherwise it stops when the process does.
+    if let Some(stop) = stopper {
+        stop();
+    }
     if producer.is_finished() {
         let _ = producer.join();
     }

@@ -462,6 +462,59 @@ photos = ["broken.jpg", "missing.jpg"]
     }
 
     #[test]
+    fn a_network_camera_s_url_is_checked_and_its_password_never_echoed() {
+        let dir = scratch("stream");
+        let stream = |url: &str| {
+            MINIMAL.replace(
+                "kind = \"folder\"\npath = \"frames\"",
+                &format!("kind = \"stream\"\nurl = \"{url}\"\nfps = 0"),
+            )
+        };
+        let ffmpeg = super::source::on_path(facegate_pipeline::source::open::FFMPEG);
+        match check(&stream("rtsp://door:s3cret@192.168.1.20:554/stream2"), &dir) {
+            Ok(cfg) => {
+                assert!(ffmpeg);
+                assert_eq!(
+                    cfg.source,
+                    Source::Stream {
+                        url: "rtsp://door:s3cret@192.168.1.20:554/stream2".into(),
+                        fps: 0
+                    }
+                );
+            }
+            Err(issues) => {
+                assert!(!ffmpeg, "{issues:?}");
+                assert_eq!(issues.len(), 1, "{issues:?}");
+                assert!(
+                    issues[0].message.contains("apt install ffmpeg"),
+                    "{issues:?}"
+                );
+            }
+        }
+        let issues = check(&stream("ftp://door:s3cret@cam/x"), &dir).unwrap_err();
+        let url = issues.iter().find(|i| i.field == "source.url").unwrap();
+        assert_eq!(url.line, Some(7));
+        assert!(url.message.contains("ftp://cam/x"), "{}", url.message);
+        assert!(!url.message.contains("s3cret"), "{}", url.message);
+        let issues = check(&stream("rtsp://door:pw@/x"), &dir).unwrap_err();
+        assert!(issues.iter().any(|i| i.field == "source.url"), "{issues:?}");
+        let text = stream("http://cam/video.mjpg").replace("fps = 0", "fps = 90\nwidth = 640");
+        let issues = check(&text, &dir).unwrap_err();
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert!(fields.contains(&"source.fps"), "{issues:?}");
+        assert!(fields.contains(&"source.width"), "{issues:?}");
+        let missing = MINIMAL
+            .replace("path = \"frames\"", "")
+            .replace("\"folder\"", "\"stream\"");
+        let issues = check(&missing, &dir).unwrap_err();
+        assert!(
+            issues.iter().any(|i| i.message.contains("needs `url`")),
+            "{issues:?}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn fields_of_the_wrong_source_kind_are_refused() {
         let dir = scratch("kind");
         let text = MINIMAL.replace("path = \"frames\"", "path = \"frames\"\nwidth = 640");
