@@ -150,8 +150,11 @@ enum GalleryAction {
 }
 
 fn main() -> ExitCode {
+    // Colour codes only for a person at a terminal: under systemd the journal (and anything
+    // reading a pipe) would show them as escape sequences.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -63,6 +63,10 @@ fn run_goes_on_deciding() {
     assert_eq!(code, Some(0), "{stderr}");
     // Every frame was still decided on: the summary counts them all, and the grant was taken.
     assert!(stderr.contains("4 frames"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "log lines into a pipe (or the journal) carry no colour codes: {stderr:?}"
+    );
     assert!(stderr.contains("1 grants"), "{stderr}");
     assert!(
         stderr.contains("events are no longer printed"),
