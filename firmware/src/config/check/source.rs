@@ -43,13 +43,19 @@ pub(super) fn check_source(r: &mut Report, src: &RawSource, base: &Path) -> Opti
     let given = required(r, src, &src.path, "path", &name)?;
     let path = base.join(given.get_ref());
     let want_dir = kind == SourceKind::Folder;
+    // A stream file may also be a named pipe that another program writes frames into.
+    let may_be_pipe = matches!(kind, SourceKind::Mjpeg | SourceKind::Y4m);
     let ok = if want_dir {
         path.is_dir()
     } else {
-        path.is_file()
+        path.is_file() || (may_be_pipe && is_fifo(&path))
     };
     if !ok {
-        let what = if want_dir { "a folder" } else { "a file" };
+        let what = match (want_dir, may_be_pipe) {
+            (true, _) => "a folder",
+            (false, true) => "a file or a named pipe",
+            (false, false) => "a file",
+        };
         r.at(
             given,
             "source.path",
@@ -57,6 +63,11 @@ pub(super) fn check_source(r: &mut Report, src: &RawSource, base: &Path) -> Opti
         );
     }
     Some(make(path))
+}
+
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 pub(super) fn check_v4l2(r: &mut Report, src: &RawSource) -> Option<Source> {
