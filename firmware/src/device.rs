@@ -3,7 +3,7 @@
 //! config's people; connects the MQTT link (with its on-disk queue); runs the pipeline over the
 //! configured source; drains and closes the link.
 
-use crate::command::{CommandKey, Gate};
+use crate::command::{CommandKey, Context, Gate, ReloadFailure, Reloaded};
 use crate::config::{self, Config, ConfigError};
 use crate::display::DisplaySink;
 use crate::door::{DoorError, DoorSink};
@@ -26,7 +26,7 @@ use facegate_pipeline::wiring::sync_config;
 use facegate_pipeline::wiring::{self, Pipeline, PipelineError, RunStats};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Why the device could not start or run.
@@ -62,22 +62,9 @@ pub enum DeviceError {
     /// The access signing key.
     #[error(transparent)]
     AccessKey(facegate_pipeline::secret::SecretError),
-    /// A person's threshold below the card's operating point: it would let more strangers in.
-    #[error(
-        "config: {field} = {threshold} is looser than the model's operating threshold \
-         {operating:.4} (false accept rate {far}); a person's threshold may only be stricter \
-         (higher), or leave it out"
-    )]
-    LooseThreshold {
-        /// `people[i].threshold`.
-        field: String,
-        /// The configured value.
-        threshold: f32,
-        /// The card's threshold at the configured false accept rate.
-        operating: f32,
-        /// That false accept rate.
-        far: f64,
-    },
+    /// A person's threshold looser than the model's operating point.
+    #[error(transparent)]
+    LooseThreshold(#[from] crate::config::LooseThreshold),
     /// The state folder.
     #[error("storage.dir {path}: {source}")]
     Storage {
@@ -126,29 +113,73 @@ impl crate::command::Progress for Reporting<'_> {
 
 /// Runs one accepted command between two frames: answers it on its response topic and, when
 /// the gallery changed (an enrollment, an erasure), re-publishes the retained state, so a
-/// dashboard's count of enrolled people is never stale.
+/// dashboard's count of enrolled people is never stale. Returns the config to open the device
+/// with again when the command was a reload that needs it.
 pub fn serve_command(
     command: &crate::command::Command,
     inbox: &CommandInbox,
-    models: &Models,
-    cfg: &Config,
-    gallery: &mut Gallery,
-    pipeline: &mut Pipeline,
+    ctx: &mut Context,
     progress: &mut dyn crate::command::Progress,
-) {
-    let response = crate::command::run(command, models, cfg, gallery, pipeline, progress);
-    inbox.respond(command, &response);
-    let index = pipeline.matcher().index();
+) -> Option<Box<Config>> {
+    let outcome = crate::command::run(command, ctx, progress);
+    inbox.respond(command, &outcome.response);
+    let index = ctx.pipeline.matcher().index();
     inbox.gallery_changed(index.people().len(), index.len());
+    outcome.restart
+}
+
+/// A SIGHUP's reload: the outcome goes to the log (and the verdicts to `.../enroll/progress`),
+/// since nobody waits for an answer. Returns the config to open the device with again, if the
+/// reload needs that.
+fn reload_on_signal(
+    ctx: &mut Context,
+    inbox: &CommandInbox,
+    supervisor: &mut Supervisor,
+) -> Option<Box<Config>> {
+    supervisor.reloading();
+    let result = crate::command::reload(ctx, &mut || supervisor.alive());
+    match result {
+        Ok(Reloaded::InPlace(enrolled)) => {
+            for m in crate::command::progress_messages(&enrolled, "config", None) {
+                inbox.progress(&m);
+            }
+            let index = ctx.pipeline.matcher().index();
+            inbox.gallery_changed(index.people().len(), index.len());
+            tracing::info!(
+                "config reloaded: {} people, {} templates",
+                index.people().len(),
+                index.len()
+            );
+            supervisor.ready("config reloaded");
+            None
+        }
+        Ok(Reloaded::Restart { cfg, sections }) => {
+            tracing::info!("config reloaded; opening the device again for {sections:?}");
+            Some(cfg)
+        }
+        Err(ReloadFailure::Refused(e)) => {
+            tracing::error!("reload refused, the running config is kept: {e}");
+            supervisor.ready("reload refused; running config kept");
+            None
+        }
+        Err(e) => {
+            tracing::error!("reload failed: {e}");
+            supervisor.ready("reload failed");
+            None
+        }
+    }
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
     /// Counts of the pipeline.
     pub stats: RunStats,
     /// Events still waiting for the broker at exit (kept on disk for the next start).
     pub undelivered: usize,
+    /// The run ended for a reload that changed what only a new start takes: open the device
+    /// again with this config.
+    pub restart: Option<Box<Config>>,
 }
 
 /// An opened device.
@@ -164,6 +195,10 @@ pub struct Device {
     unreported: Vec<serde_json::Value>,
     /// Set to stop a run at the next frame (SIGINT / SIGTERM in `facegate run`).
     stop: Arc<AtomicBool>,
+    /// Set to re-read the config file at the next frame (SIGHUP in `facegate run`).
+    reload: Arc<AtomicBool>,
+    /// The config file, when the device was opened from one (what a reload reads).
+    config_file: Option<PathBuf>,
     /// Told when a run is ready, alive and stopping (systemd's notify socket and watchdog).
     supervisor: Supervisor,
     /// Unix seconds when this process opened the device: requests issued before are refused.
@@ -177,7 +212,9 @@ const START_GRACE_SECONDS: f64 = 1.0;
 impl Device {
     /// Opens the device described by the config file at `path`.
     pub fn open(path: &Path) -> Result<Self, DeviceError> {
-        Self::from_config(config::load(path)?)
+        let mut device = Self::from_config(config::load(path)?)?;
+        device.config_file = Some(path.to_owned());
+        Ok(device)
     }
 
     /// Opens the device a checked config describes.
@@ -189,23 +226,7 @@ impl Device {
             &cfg.embedder,
             cfg.liveness.as_ref(),
         )?;
-        let far = cfg.matching.target_far;
-        if let Some(operating) =
-            facegate_pipeline::matching::Thresholds::from_card(&models.card, far)
-        {
-            for (i, p) in cfg.people.iter().enumerate() {
-                if let Some(threshold) = p.threshold
-                    && threshold < operating.full
-                {
-                    return Err(DeviceError::LooseThreshold {
-                        field: format!("people[{i}].threshold"),
-                        threshold,
-                        operating: operating.full,
-                        far,
-                    });
-                }
-            }
-        }
+        cfg.check_thresholds(&models.card)?;
         let dir = &cfg.storage_dir;
         facegate_pipeline::secret::private_dir(dir).map_err(|source| DeviceError::Storage {
             path: dir.clone(),
@@ -225,9 +246,28 @@ impl Device {
             gallery,
             unreported: Vec::new(),
             stop: Arc::default(),
+            reload: Arc::default(),
+            config_file: None,
             opened_at,
             supervisor: Supervisor::from_env(),
         })
+    }
+
+    /// Reads `path` again on a reload (the file `cfg` came from).
+    pub fn reload_from(&mut self, path: &Path) {
+        self.config_file = Some(path.to_owned());
+    }
+
+    /// Stops at the next frame when `stop` is set, and re-reads the config when `reload` is
+    /// (the process's signal flags, which outlive a device opened again).
+    pub fn watch(&mut self, stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) {
+        self.stop = stop;
+        self.reload = reload;
+    }
+
+    /// A handle that makes the device re-read its config file before the next frame.
+    pub fn reload_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.reload)
     }
 
     /// Reports to `supervisor` instead of the one systemd named in the environment.
@@ -405,18 +445,45 @@ impl Device {
         let inbox = link.commands();
         self.report_enrollment(&inbox);
         let people = matcher.index().people().len();
-        let (models, cfg, gallery) = (&self.models, &self.cfg, &mut self.gallery);
+        let (models, cfg, gallery) = (&self.models, &mut self.cfg, &mut self.gallery);
+        let config_file = self.config_file.as_deref();
+        let (stop, reload) = (&*self.stop, &*self.reload);
         let supervisor = &mut self.supervisor;
         supervisor.ready(&format!("watching; enrolled people: {people}"));
         let mut p = Pipeline::new(models, cfg.pipeline(), matcher);
-        let mut between = |p: &mut Pipeline| {
+        // The run ends when a stop is asked or a reload needs the device opened again.
+        let halt = AtomicBool::new(false);
+        let mut restart: Option<Box<Config>> = None;
+        let mut between = |p: &mut Pipeline<'_>| {
             supervisor.alive();
+            if stop.load(Ordering::Relaxed) || restart.is_some() {
+                halt.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            let mut ctx = Context {
+                models,
+                cfg: &mut *cfg,
+                config_file,
+                gallery: &mut *gallery,
+                pipeline: p,
+            };
+            if reload.swap(false, Ordering::Relaxed) {
+                restart = reload_on_signal(&mut ctx, &inbox, supervisor);
+            }
             for command in inbox.take() {
+                if restart.is_some() {
+                    // Taken in the same batch as the reload: the caller sends it again.
+                    inbox.respond(&command, &restarting(&command));
+                    continue;
+                }
                 let mut progress = Reporting {
                     inbox: &inbox,
                     supervisor: &mut *supervisor,
                 };
-                serve_command(&command, &inbox, models, cfg, gallery, p, &mut progress);
+                restart = serve_command(&command, &inbox, &mut ctx, &mut progress);
+            }
+            if restart.is_some() {
+                halt.store(true, Ordering::Relaxed);
             }
             Ok(())
         };
@@ -435,7 +502,7 @@ impl Device {
                 source.live,
                 &mut Fanout(sinks),
                 &mut between,
-                &self.stop,
+                &halt,
             )
         };
         self.supervisor
@@ -451,6 +518,19 @@ impl Device {
                 self.queue_path().display()
             );
         }
-        Ok(RunOutcome { stats, undelivered })
+        Ok(RunOutcome {
+            stats,
+            undelivered,
+            restart,
+        })
     }
+}
+
+/// The answer to a request that arrived beside a reload which re-opens the device.
+fn restarting(command: &crate::command::Command) -> serde_json::Value {
+    serde_json::json!({
+        "transaction": command.transaction,
+        "ok": false,
+        "error": "the device is starting again to take a reloaded config: send the request again",
+    })
 }

@@ -8,6 +8,8 @@ use facegate_pipeline::gallery::Gallery;
 use facegate_pipeline::sink::{ConsoleSink, HeatmapFolder, Sink};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `println!` for the command's own output: when standard output is a closed pipe
 /// (`facegate check-config FILE | head`) the command ends quietly with success, as Unix tools
@@ -34,8 +36,21 @@ fn stdout_failed(e: &std::io::Error) -> ! {
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// How log lines on standard error look: `text` for people (colours only at a terminal),
+    /// `json` (one object per line) for log collectors.
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log lines' format.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per record.
+    Text,
+    /// One JSON object per record (`timestamp`, `level`, `fields.message`, `target`).
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +100,20 @@ enum Command {
         #[arg(long, value_enum)]
         backend: Option<Backend>,
     },
+    /// Send a signed command to the running device over MQTT and print its response (JSON);
+    /// enrollment verdicts are printed as they come. Reads the device's config for the broker,
+    /// topics and command key. Exits 0 when the device accepted and did it, 1 when it answered
+    /// no (the response says why), 2 when no answer came.
+    Request {
+        /// The device's config file (TOML).
+        #[arg(long, default_value = "/etc/facegate/facegate.toml")]
+        config: PathBuf,
+        /// How long to wait for the response, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(subcommand)]
+        action: RequestAction,
+    },
     /// Look at or change the gallery.
     Gallery {
         #[command(subcommand)]
@@ -126,6 +155,49 @@ enum Backend {
 }
 
 #[derive(Subcommand)]
+enum RequestAction {
+    /// Everyone enrolled, with their photo verdicts.
+    List,
+    /// Remove every trace of a person.
+    Erase {
+        /// The person's id.
+        person: String,
+    },
+    /// Re-read and check the config file; a file that fails is refused with its problems and
+    /// the running config kept.
+    Reload,
+    /// Enroll (or re-enroll) a person from photos.
+    Enroll {
+        /// Stable id (letters, digits, `_` and `-`).
+        #[arg(long)]
+        person: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A threshold for this person, stricter than the model's.
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// A weekly window when they may come in (`mon-fri 07:00-19:00`); repeat for several.
+        #[arg(long)]
+        schedule: Vec<String>,
+        /// The photos (JPEG or PNG; at most 10).
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+    },
+    /// Correct a recent decision (an event id from `.../events`, up to 10 minutes old).
+    Feedback {
+        /// The event id.
+        event: String,
+        /// "This is X": X's id.
+        #[arg(long, required_unless_present = "is_not", conflicts_with = "is_not")]
+        is: Option<String>,
+        /// "Not this person": the id the event matched.
+        #[arg(long)]
+        is_not: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum GalleryAction {
     /// Everyone enrolled, with their templates and photo verdicts (JSON).
     List {
@@ -149,23 +221,35 @@ enum GalleryAction {
     },
 }
 
-fn main() -> ExitCode {
-    // Colour codes only for a person at a terminal: under systemd the journal (and anything
-    // reading a pipe) would show them as escape sequences.
-    tracing_subscriber::fmt()
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match format {
+        // Colour codes only for a person at a terminal: under systemd the journal (and
+        // anything reading a pipe) would show them as escape sequences.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.log_format);
     let result = match cli.command {
         Command::CheckConfig { config: path } => return check_config(&path),
         Command::Run { config, heatmaps } => run(&config, heatmaps.as_deref()),
         Command::Enroll { config } => enroll(&config),
         Command::Gallery { action } => gallery(action),
+        Command::Request {
+            config,
+            timeout,
+            action,
+        } => return request(&config, timeout, action),
         Command::Bench {
             config,
             photo,
@@ -220,37 +304,82 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-fn report(enrolled: &[PersonEnrollment]) {
+/// Each person's enrollment and each photo's verdict, a line each.
+fn report_lines(enrolled: &[PersonEnrollment]) -> Vec<String> {
+    let mut lines = Vec::new();
     for p in enrolled {
         let kept = if p.kept_previous {
             " (no photo accepted: previous enrollment kept)"
         } else {
             ""
         };
-        eprintln!(
+        lines.push(format!(
             "enroll {} ({}): {} template(s){kept}",
             p.id, p.name, p.templates
-        );
+        ));
         for v in &p.photos {
             let detail = if v.detail.is_empty() {
                 String::new()
             } else {
                 format!(": {}", v.detail)
             };
-            eprintln!("  {:<10} {}{detail}", v.verdict, v.photo);
+            lines.push(format!("  {:<10} {}{detail}", v.verdict, v.photo));
         }
     }
+    lines
 }
 
 fn enroll(config: &Path) -> Res<()> {
     let mut device = Device::open(config)?;
-    report(&device.enroll()?);
+    for line in report_lines(&device.enroll()?) {
+        eprintln!("{line}");
+    }
     Ok(())
 }
 
+/// The process's signals as flags the run loop reads between frames: SIGINT and SIGTERM stop
+/// it cleanly (a second one ends the program at once, for a stop that hangs), SIGHUP reloads
+/// the config.
+fn watch_signals() -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let (stop, reload) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    for signal in [SIGINT, SIGTERM] {
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        if let Err(e) = registered {
+            tracing::warn!("cannot catch signal {signal} ({e}): a stop will not be clean");
+        }
+    }
+    if let Err(e) = signal_hook::flag::register(SIGHUP, Arc::clone(&reload)) {
+        tracing::warn!("cannot catch SIGHUP ({e}): reload over MQTT only");
+    }
+    (stop, reload)
+}
+
+/// Opens the device with `cfg`; after a reload, a config that cannot be opened (a relay or a
+/// model that its check could not try) is reported and the previous one opened again.
+fn open_device(path: &Path, cfg: &Config, previous: Option<&Config>) -> Res<Device> {
+    let mut device = match (Device::from_config(cfg.clone()), previous) {
+        (Ok(d), _) => d,
+        (Err(e), Some(previous)) => {
+            tracing::error!(
+                "the reloaded config {} cannot be opened ({e}); going back to the previous one",
+                path.display()
+            );
+            Device::from_config(previous.clone())?
+        }
+        (Err(e), None) => return Err(e.into()),
+    };
+    device.reload_from(path);
+    Ok(device)
+}
+
 fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
-    let mut device = Device::open(config)?;
-    report(&device.enroll_at_start()?);
+    let (stop, reload) = watch_signals();
     let mut console = ConsoleSink::default();
     let mut folder = heatmaps.map(|dir| HeatmapFolder {
         dir: dir.to_owned(),
@@ -259,29 +388,135 @@ fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
         std::fs::create_dir_all(&f.dir)
             .map_err(|e| format!("--heatmaps {}: {e}", f.dir.display()))?;
     }
-    let mut extra: Vec<&mut dyn Sink> = vec![&mut console];
-    if let Some(f) = &mut folder {
-        extra.push(f);
+    let mut cfg = config::load(config)?;
+    let mut previous = None;
+    loop {
+        let mut device = open_device(config, &cfg, previous.as_ref())?;
+        device.watch(Arc::clone(&stop), Arc::clone(&reload));
+        // Through the log: the service's journal (or collector) gets the verdicts too.
+        for line in report_lines(&device.enroll_at_start()?) {
+            tracing::info!("{}", line.trim_start());
+        }
+        let mut extra: Vec<&mut dyn Sink> = vec![&mut console];
+        if let Some(f) = &mut folder {
+            extra.push(f);
+        }
+        let out = device.run(&mut extra)?;
+        let s = out.stats;
+        tracing::info!(
+            "{} frames ({} unreadable, {} dropped), {} faces, {} events, {} grants",
+            s.frames,
+            s.bad_frames,
+            s.dropped,
+            s.faces,
+            s.events,
+            s.grants
+        );
+        match out.restart {
+            Some(next) if !stop.load(Ordering::Relaxed) => {
+                tracing::info!(
+                    "starting again with the reloaded config {}",
+                    config.display()
+                );
+                previous = Some(std::mem::replace(&mut cfg, *next));
+            }
+            _ => return Ok(()),
+        }
     }
-    // Ctrl-C or `systemctl stop`: finish the frame, end the tracks, drain, publish offline.
-    let stop = device.stop_handle();
-    if let Err(e) = ctrlc::set_handler(move || {
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }) {
-        tracing::warn!("cannot catch SIGINT/SIGTERM ({e}): a stop will not be clean");
+}
+
+/// `facegate request`: exit status 0 accepted, 1 refused or failed, 2 no answer.
+fn request(config: &Path, timeout: u64, action: RequestAction) -> ExitCode {
+    use facegate::command::client;
+    use serde_json::Map;
+    let cfg = match config::load(config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let fields = |pairs: &[(&str, Option<&String>)]| {
+        let mut m = Map::new();
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                m.insert((*k).into(), (*v).clone().into());
+            }
+        }
+        m
+    };
+    let (name, body) = match &action {
+        RequestAction::List => ("list", Ok(Map::new())),
+        RequestAction::Reload => ("reload", Ok(Map::new())),
+        RequestAction::Erase { person } => ("erase", Ok(fields(&[("person", Some(person))]))),
+        RequestAction::Feedback { event, is, is_not } => (
+            "feedback",
+            Ok(fields(&[
+                ("event", Some(event)),
+                ("is", is.as_ref()),
+                ("is_not", is_not.as_ref()),
+            ])),
+        ),
+        RequestAction::Enroll {
+            person,
+            name,
+            threshold,
+            schedule,
+            photos,
+        } => (
+            "enroll",
+            client::enroll_fields(person, name, photos, *threshold, schedule),
+        ),
+    };
+    let answer = body.and_then(|body| {
+        client::request(
+            &cfg,
+            name,
+            body,
+            std::time::Duration::from_secs(timeout),
+            &mut |m| eprintln!("{}", verdict_line(m)),
+        )
+    });
+    match answer {
+        Ok(response) => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&response).unwrap_or_default()
+            );
+            if response.get("ok").and_then(serde_json::Value::as_bool) == Some(true) {
+                ExitCode::SUCCESS
+            } else {
+                if let Some(error) = response.get("error").and_then(|e| e.as_str()) {
+                    eprintln!("refused: {error}");
+                }
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
-    let out = device.run(&mut extra)?;
-    let s = out.stats;
-    tracing::info!(
-        "{} frames ({} unreadable, {} dropped), {} faces, {} events, {} grants",
-        s.frames,
-        s.bad_frames,
-        s.dropped,
-        s.faces,
-        s.events,
-        s.grants
-    );
-    Ok(())
+}
+
+/// One enrollment verdict as a line for the technician.
+fn verdict_line(m: &serde_json::Value) -> String {
+    let text = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+    let number = |k: &str| m.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    let detail = text("detail");
+    format!(
+        "{} photo {}/{} {}: {}{}",
+        text("person"),
+        number("index"),
+        number("of"),
+        text("photo"),
+        text("verdict"),
+        if detail.is_empty() || detail == "?" {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        }
+    )
 }
 
 fn bench(config: &Path, backend: Option<Backend>, opts: facegate::bench::BenchOptions) -> Res<()> {

@@ -65,6 +65,11 @@ impl Supervisor {
         self.last_ping = Some(Instant::now());
     }
 
+    /// A reload has begun (SIGHUP); [`Supervisor::ready`] says when it is over.
+    pub fn reloading(&mut self) {
+        self.send("RELOADING=1\nSTATUS=reloading the config\n");
+    }
+
     /// A clean stop has begun (draining the event queue may take `mqtt.drain_seconds`).
     pub fn stopping(&mut self, status: &str) {
         self.send(&format!("STOPPING=1\nSTATUS={}\n", one_line(status)));
@@ -130,12 +135,14 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1100));
         s.alive();
         s.alive(); // right after a ping: too soon
+        s.reloading();
         s.stopping("draining");
         assert_eq!(
             received(&socket),
             [
                 "READY=1\nSTATUS=2 people enrolled\n",
                 "WATCHDOG=1\n",
+                "RELOADING=1\nSTATUS=reloading the config\n",
                 "STOPPING=1\nSTATUS=draining\n"
             ]
         );

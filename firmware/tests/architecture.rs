@@ -27,6 +27,7 @@ const NOT_IN_PIPELINE: &[&str] = &[
     "rustls",
     "clap",
     "ctrlc",
+    "signal-hook",
     "toml",
     "tracing-subscriber",
     "ed25519-dalek",

@@ -368,7 +368,15 @@ fn tell(
         action: "feedback".into(),
         request: serde_json::json!({ "event": event, field: person }),
     };
-    facegate::command::run(&command, m, cfg, g, p, &mut |_: &serde_json::Value| {})
+    let mut cfg = cfg.clone();
+    let mut ctx = facegate::command::Context {
+        models: m,
+        cfg: &mut cfg,
+        config_file: None,
+        gallery: g,
+        pipeline: p,
+    };
+    facegate::command::run(&command, &mut ctx, &mut |_: &serde_json::Value| {}).response
 }
 
 #[test]

@@ -221,6 +221,12 @@ impl Decider {
         self.schedules = schedules;
     }
 
+    /// Replaces the rules and the time zone (a reloaded config); open tracks keep their state.
+    pub fn reconfigure(&mut self, rules: DecideRules, tz: TimeZone) {
+        self.rules = rules;
+        self.time_zone = tz;
+    }
+
     /// The rules in use.
     pub fn rules(&self) -> &DecideRules {
         &self.rules

@@ -186,7 +186,15 @@ fn serve(
             "only {served} of {want} requests arrived"
         );
         for c in inbox.take() {
-            let response = facegate::command::run(&c, models, cfg, gallery, p, &mut progress);
+            let mut cfg = cfg.clone();
+            let mut ctx = facegate::command::Context {
+                models,
+                cfg: &mut cfg,
+                config_file: None,
+                gallery,
+                pipeline: p,
+            };
+            let response = facegate::command::run(&c, &mut ctx, &mut progress).response;
             inbox.respond(&c, &response);
             served += 1;
         }

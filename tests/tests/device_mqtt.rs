@@ -522,15 +522,14 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     let mut serve = |commands: &[facegate::command::Command], p: &mut Pipeline| {
         for c in commands {
             let mut progress = |m: &Value| inbox.progress(m);
-            facegate::device::serve_command(
-                c,
-                &inbox,
-                &device.models,
-                &device.cfg,
-                &mut device.gallery,
-                p,
-                &mut progress,
-            );
+            let mut ctx = facegate::command::Context {
+                models: &device.models,
+                cfg: &mut device.cfg,
+                config_file: None,
+                gallery: &mut device.gallery,
+                pipeline: p,
+            };
+            facegate::device::serve_command(c, &inbox, &mut ctx, &mut progress);
         }
     };
     serve(&commands, &mut p);

@@ -13,8 +13,10 @@
 //! the inner request `{"transaction": "...", "issued_at": <unix seconds>, ...action fields}`.
 //! Signing the exact text (not re-serialised JSON) means every language can produce it.
 
+pub mod client;
 pub mod enroll;
 pub mod feedback;
+pub mod reload;
 pub mod verify;
 
 pub use crate::command_key::{CommandKey, CommandKeyError};
@@ -25,8 +27,10 @@ use facegate_pipeline::gallery::Gallery;
 use facegate_pipeline::model::Models;
 use facegate_pipeline::wiring::sync_config_alive;
 use facegate_pipeline::wiring::{self, Pipeline};
+use reload::{Plan, ReloadError};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::path::Path;
 pub use verify::{Gate, Verified};
 
 /// What a verified request asks for.
@@ -40,7 +44,7 @@ pub enum Action {
         /// The person's id.
         person: String,
     },
-    /// Re-read the config and enroll its people again.
+    /// Re-read and check the config file; take it, or refuse it and keep the running one.
     Reload,
     /// Enroll (or re-enroll) a person from photos sent in the request.
     Enroll {
@@ -111,50 +115,143 @@ impl<F: FnMut(&Value)> Progress for F {
     }
 }
 
+/// What a command runs against: the device's models, config, gallery and pipeline.
+pub struct Context<'a, 'm, 'p> {
+    /// The loaded models.
+    pub models: &'m Models,
+    /// The config in force; a reload taken in place replaces it.
+    pub cfg: &'a mut Config,
+    /// The file it was read from (what `reload` reads again); `None`: a config made in memory.
+    pub config_file: Option<&'a Path>,
+    /// The gallery.
+    pub gallery: &'a mut Gallery,
+    /// The running pipeline.
+    pub pipeline: &'a mut Pipeline<'p>,
+}
+
+/// What a reload did.
+#[derive(Debug)]
+pub enum Reloaded {
+    /// Taken in place; the config's people were enrolled again (these verdicts).
+    InPlace(Vec<PersonEnrollment>),
+    /// The device must be opened again with this config (the caller does it after answering).
+    Restart {
+        /// The new config.
+        cfg: Box<Config>,
+        /// The sections that need it.
+        sections: Vec<crate::config::Section>,
+    },
+}
+
+/// Why a reload failed: refused (the running config kept), or the gallery failed while
+/// enrolling the new config's people.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadFailure {
+    /// The new file was refused.
+    #[error(transparent)]
+    Refused(#[from] ReloadError),
+    /// Enrolling its people failed.
+    #[error("enrolling the reloaded config's people: {0}")]
+    Gallery(#[from] facegate_pipeline::gallery::GalleryError),
+    /// The matcher over the gallery could not be built.
+    #[error("rebuilding the matcher: {0}")]
+    Pipeline(#[from] facegate_pipeline::PipelineError),
+}
+
+/// Re-reads and checks the config file; takes it in place when it can (people enrolled again,
+/// pipeline settings replaced, open tracks kept), or says the device must be opened again.
+/// A refused file changes nothing.
+pub fn reload(ctx: &mut Context, alive: &mut dyn FnMut()) -> Result<Reloaded, ReloadFailure> {
+    let path = ctx.config_file.ok_or(ReloadError::NoFile)?;
+    match reload::plan(path, ctx.cfg, &ctx.models.card)? {
+        Plan::Restart { cfg, sections } => Ok(Reloaded::Restart { cfg, sections }),
+        Plan::InPlace(next) => {
+            let settings = next.pipeline();
+            let now = facegate_pipeline::event::now();
+            let enrolled = sync_config_alive(ctx.models, &settings, ctx.gallery, &now, alive)?;
+            let matcher = wiring::matcher(ctx.models, ctx.gallery, &settings)?;
+            ctx.pipeline.reconfigure(settings, matcher);
+            *ctx.cfg = *next;
+            Ok(Reloaded::InPlace(enrolled))
+        }
+    }
+}
+
+/// A command's answer, and whether the device must be opened again afterwards.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The response payload.
+    pub response: Value,
+    /// A reload that needs the device opened again with this config.
+    pub restart: Option<Box<Config>>,
+}
+
 /// Runs one command against the device; returns the response payload. Enrollments also
 /// report each photo's verdict through `progress` as they finish, and tell it they are alive
 /// after each photo.
-pub fn run(
-    command: &Command,
-    models: &Models,
-    cfg: &Config,
-    gallery: &mut Gallery,
-    pipeline: &mut Pipeline,
-    progress: &mut dyn Progress,
-) -> Value {
+pub fn run(command: &Command, ctx: &mut Context, progress: &mut dyn Progress) -> Outcome {
     let mut fields = command.request.clone();
     if let Some(obj) = fields.as_object_mut() {
         obj.insert("action".into(), Value::String(command.action.clone()));
     }
+    let answer = |response| Outcome {
+        response,
+        restart: None,
+    };
     let action: Action = match serde_json::from_value(fields) {
         Ok(a) => a,
-        Err(e) => return failure(command, &format!("bad request: {e}")),
+        Err(e) => return answer(failure(command, &format!("bad request: {e}"))),
     };
+    let models = ctx.models;
     let result = match action {
-        Action::List => gallery
+        Action::List => ctx
+            .gallery
             .summaries(&models.card.model_id)
             .map(|people| json!({ "people": people }))
             .map_err(|e| e.to_string()),
-        Action::Erase { person } => match gallery.remove_person(&person) {
+        Action::Erase { person } => match ctx.gallery.remove_person(&person) {
             Ok(true) => Ok(json!({ "erased": person })),
             Ok(false) => Err(format!("no person {person:?} in the gallery")),
             Err(e) => Err(e.to_string()),
         },
-        Action::Reload => sync_config_alive(
-            models,
-            &cfg.pipeline(),
-            gallery,
-            &facegate_pipeline::event::now(),
-            &mut || progress.alive(),
-        )
-        .map(|enrolled| {
-            let tx = Some(command.transaction.as_str());
-            progress_messages(&enrolled, "config", tx)
-                .iter()
-                .for_each(|m| progress.verdict(m));
-            json!({ "enrolled": enrolled })
-        })
-        .map_err(|e| e.to_string()),
+        Action::Reload => match reload(ctx, &mut || progress.alive()) {
+            Ok(Reloaded::InPlace(enrolled)) => {
+                let tx = Some(command.transaction.as_str());
+                progress_messages(&enrolled, "config", tx)
+                    .iter()
+                    .for_each(|m| progress.verdict(m));
+                // The matcher was rebuilt for the new settings already.
+                return answer(json!({
+                    "transaction": command.transaction,
+                    "ok": true,
+                    "enrolled": enrolled,
+                    "restart": [],
+                }));
+            }
+            Ok(Reloaded::Restart { cfg, sections }) => {
+                return Outcome {
+                    response: json!({
+                        "transaction": command.transaction,
+                        "ok": true,
+                        "restart": sections,
+                    }),
+                    restart: Some(cfg),
+                };
+            }
+            Err(ReloadFailure::Refused(e)) => {
+                return answer(json!({
+                    "transaction": command.transaction,
+                    "ok": false,
+                    "error": format!("config refused, the running one is kept: {e}"),
+                    "problems": e.problems().iter().map(|p| json!({
+                        "line": p.line,
+                        "field": p.field,
+                        "message": p.message,
+                    })).collect::<Vec<_>>(),
+                }));
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Action::Enroll {
             person,
             name,
@@ -169,7 +266,10 @@ pub fn run(
                 threshold,
                 schedule,
             };
-            enroll::run(models, cfg, gallery, &request, &mut || progress.alive()).map(|enrolled| {
+            enroll::run(models, ctx.cfg, ctx.gallery, &request, &mut || {
+                progress.alive()
+            })
+            .map(|enrolled| {
                 let tx = Some(command.transaction.as_str());
                 progress_messages(std::slice::from_ref(&enrolled), "command", tx)
                     .iter()
@@ -178,16 +278,17 @@ pub fn run(
             })
         }
         Action::Feedback { event, is, is_not } => {
-            feedback::run(models, gallery, pipeline, &event, is, is_not)
+            feedback::run(models, ctx.gallery, ctx.pipeline, &event, is, is_not)
         }
     };
     let result = result.and_then(|body| {
         // The gallery changed under the matcher: rebuild it before the next frame.
-        let m = wiring::matcher(models, gallery, &cfg.pipeline()).map_err(|e| e.to_string())?;
-        pipeline.set_matcher(m);
+        let settings = ctx.cfg.pipeline();
+        let m = wiring::matcher(models, ctx.gallery, &settings).map_err(|e| e.to_string())?;
+        ctx.pipeline.reconfigure(settings, m);
         Ok(body)
     });
-    match result {
+    answer(match result {
         Ok(mut body) => {
             if let Some(obj) = body.as_object_mut() {
                 obj.insert("transaction".into(), command.transaction.clone().into());
@@ -196,7 +297,7 @@ pub fn run(
             body
         }
         Err(e) => failure(command, &e),
-    }
+    })
 }
 
 fn failure(command: &Command, error: &str) -> Value {

@@ -159,6 +159,118 @@ impl Config {
     }
 }
 
+/// A person's threshold below the card's operating point: it would let more strangers in.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "config: {field} = {threshold} is looser than the model's operating threshold \
+     {operating:.4} (false accept rate {far}); a person's threshold may only be stricter \
+     (higher), or leave it out"
+)]
+pub struct LooseThreshold {
+    /// `people[i].threshold`.
+    pub field: String,
+    /// The configured value.
+    pub threshold: f32,
+    /// The card's threshold at the configured false accept rate.
+    pub operating: f32,
+    /// That false accept rate.
+    pub far: f64,
+}
+
+/// A part of the config that a running device cannot take over in place: the models are
+/// loaded, the broker connected, the camera, screen and relay open with what it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// `[device]` id or name (topics, discovery).
+    Device,
+    /// `[model]` (card, runtime).
+    Model,
+    /// `[detection]` (the detector is built with it).
+    Detection,
+    /// `[liveness]` (its models).
+    Liveness,
+    /// `[source]`.
+    Source,
+    /// `[mqtt]`.
+    Mqtt,
+    /// `[storage]`.
+    Storage,
+    /// `[home_assistant]`.
+    HomeAssistant,
+    /// `[commands]`.
+    Commands,
+    /// `[access]`.
+    Access,
+    /// `[display]`.
+    Display,
+    /// `[door]`.
+    Door,
+    /// `[frigate]`.
+    Frigate,
+}
+
+impl Config {
+    /// The people's thresholds against the operating point of `card` at the configured false
+    /// accept rate: none may be looser.
+    pub fn check_thresholds(
+        &self,
+        card: &facegate_contract::ModelCard,
+    ) -> Result<(), LooseThreshold> {
+        let far = self.matching.target_far;
+        let Some(operating) = facegate_pipeline::matching::Thresholds::from_card(card, far) else {
+            return Ok(());
+        };
+        for (i, p) in self.people.iter().enumerate() {
+            if let Some(threshold) = p.threshold
+                && threshold < operating.full
+            {
+                return Err(LooseThreshold {
+                    field: format!("people[{i}].threshold"),
+                    threshold,
+                    operating: operating.full,
+                    far,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The sections in which `next` differs from this config and that only a restart of the
+    /// device takes (empty: everything that changed, people, matching, quality, decision,
+    /// privacy and the time zone, can be taken while running).
+    pub fn restart_needed_for(&self, next: &Config) -> Vec<Section> {
+        let changed = [
+            (
+                Section::Device,
+                self.device.id != next.device.id || self.device.name != next.device.name,
+            ),
+            (
+                Section::Model,
+                self.model_card != next.model_card || self.embedder != next.embedder,
+            ),
+            (Section::Detection, self.detection != next.detection),
+            (Section::Liveness, self.liveness != next.liveness),
+            (Section::Source, self.source != next.source),
+            (Section::Mqtt, self.mqtt != next.mqtt),
+            (Section::Storage, self.storage_dir != next.storage_dir),
+            (
+                Section::HomeAssistant,
+                self.home_assistant != next.home_assistant,
+            ),
+            (Section::Commands, self.commands != next.commands),
+            (Section::Access, self.access != next.access),
+            (Section::Display, self.display != next.display),
+            (Section::Door, self.door != next.door),
+            (Section::Frigate, self.frigate != next.frigate),
+        ];
+        changed
+            .into_iter()
+            .filter_map(|(section, differs)| differs.then_some(section))
+            .collect()
+    }
+}
+
 /// Identity of the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

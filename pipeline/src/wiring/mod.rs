@@ -294,6 +294,15 @@ impl<'a> Pipeline<'a> {
         self.matcher = matcher;
     }
 
+    /// Takes reloaded settings and the matcher built for them; open tracks, recent events and
+    /// counts are kept, so a reload in the middle of a visit does not restart it.
+    pub fn reconfigure(&mut self, cfg: Settings, matcher: Matcher) {
+        self.decider
+            .reconfigure(cfg.decision, cfg.time_zone.clone());
+        self.cfg = cfg;
+        self.set_matcher(matcher);
+    }
+
     /// Analyses one frame and publishes what it changed.
     pub fn process(&mut self, frame: &Frame, sink: &mut dyn Sink) -> Result<(), PipelineError> {
         let analysis = analyse(
