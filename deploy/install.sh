@@ -11,6 +11,7 @@
 #   /etc/facegate/facegate.toml                the field config (kept if present), 0640 root:facegate
 #   /etc/facegate/people/                      enrollment photos the config names
 #   /etc/systemd/system/facegate.service       the unit (deploy/facegate.service)
+#   /etc/systemd/system/facegate@.service      one instance per further camera (NAME.toml)
 #   /var/lib/facegate/                         state: gallery, keys, event queue, 0700 facegate
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,6 +57,7 @@ for m in default/facegate.card.json default/facegate.onnx detector/pnet.onnx det
 done
 install -D -m 0644 "$here/README.md" "$root/usr/share/doc/facegate/README.md"
 install -D -m 0644 "$here/deploy/facegate.service" "$root/etc/systemd/system/facegate.service"
+install -D -m 0644 "$here/deploy/facegate@.service" "$root/etc/systemd/system/facegate@.service"
 install -d -m 0750 "$root/etc/facegate" "$root/etc/facegate/people"
 if [ -e "$root/etc/facegate/facegate.toml" ]; then
   say "keeping the existing /etc/facegate/facegate.toml (the new template is facegate.toml.new)"

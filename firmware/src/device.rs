@@ -65,6 +65,16 @@ pub enum DeviceError {
     /// A person's threshold looser than the model's operating point.
     #[error(transparent)]
     LooseThreshold(#[from] crate::config::LooseThreshold),
+    /// Another running device uses the same state folder (two doors' configs naming one
+    /// `storage.dir`): they would share a gallery and an event queue.
+    #[error(
+        "storage.dir {path} is in use by another running facegate: give each door (each \
+         facegate@NAME instance) its own storage.dir"
+    )]
+    InUse {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The state folder.
     #[error("storage.dir {path}: {source}")]
     Storage {
@@ -73,6 +83,30 @@ pub enum DeviceError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// Holds the state folder for one run: a second device started on the same folder is refused
+/// instead of sharing its gallery and event queue (released when the file is closed, also by
+/// a crash).
+fn lock_storage(dir: &Path) -> Result<std::fs::File, DeviceError> {
+    let path = dir.join("run.lock");
+    let storage = |source| DeviceError::Storage {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(storage)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DeviceError::InUse {
+            path: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(storage(e)),
+    }
 }
 
 /// Removes what an enrollment by command left behind when the device died in the middle of it
@@ -199,6 +233,8 @@ pub struct Device {
     reload: Arc<AtomicBool>,
     /// The config file, when the device was opened from one (what a reload reads).
     config_file: Option<PathBuf>,
+    /// The state folder's lock, held from [`Device::hold_storage`] until the device is dropped.
+    held: Option<std::fs::File>,
     /// Told when a run is ready, alive and stopping (systemd's notify socket and watchdog).
     supervisor: Supervisor,
     /// Unix seconds when this process opened the device: requests issued before are refused.
@@ -232,7 +268,6 @@ impl Device {
             path: dir.clone(),
             source,
         })?;
-        remove_stale_scratch(dir);
         let gallery = Gallery::open(&dir.join("gallery.sqlite"), &dir.join("gallery.key"))?;
         tracing::info!(
             "model {} ({}), state in {}",
@@ -248,9 +283,22 @@ impl Device {
             stop: Arc::default(),
             reload: Arc::default(),
             config_file: None,
+            held: None,
             opened_at,
             supervisor: Supervisor::from_env(),
         })
+    }
+
+    /// Claims the state folder for this device until it is dropped; refused while another
+    /// running device holds it. [`Device::run`] claims it too; a start claims it before
+    /// enrolling, so a second door on the same folder changes nothing.
+    pub fn hold_storage(&mut self) -> Result<(), DeviceError> {
+        if self.held.is_none() {
+            self.held = Some(lock_storage(&self.cfg.storage_dir)?);
+            // Only the folder's holder may clear what an interrupted run left.
+            remove_stale_scratch(&self.cfg.storage_dir);
+        }
+        Ok(())
     }
 
     /// Reads `path` again on a reload (the file `cfg` came from).
@@ -429,6 +477,7 @@ impl Device {
             matcher.thresholds().full,
             matcher.thresholds().target_far
         );
+        self.hold_storage()?;
         let source = open(&self.cfg.source)?;
         let mut link = self.connect(&matcher)?;
         // A screen that cannot be opened is reported and the door runs without it.

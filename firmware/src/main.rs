@@ -393,6 +393,7 @@ fn run(config: &Path, heatmaps: Option<&Path>) -> Res<()> {
     loop {
         let mut device = open_device(config, &cfg, previous.as_ref())?;
         device.watch(Arc::clone(&stop), Arc::clone(&reload));
+        device.hold_storage()?;
         // Through the log: the service's journal (or collector) gets the verdicts too.
         for line in report_lines(&device.enroll_at_start()?) {
             tracing::info!("{}", line.trim_start());

@@ -726,10 +726,19 @@ fn a_stale_enrollment_folder_is_removed_and_a_loose_threshold_refused_at_start()
     let stale = cfg.storage_dir.join(".enroll-eve-4242");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("photo-1"), b"raw face photo").unwrap();
-    let device = facegate::device::Device::from_config(cfg.clone()).unwrap();
+    let mut device = facegate::device::Device::from_config(cfg.clone()).unwrap();
+    assert!(stale.exists(), "only the folder's holder clears it");
+    device.hold_storage().unwrap();
     assert!(
         !stale.exists(),
         "the interrupted enrollment's photos are gone"
+    );
+    // A second device on the same folder (two doors' configs naming it) is refused.
+    let mut second = facegate::device::Device::from_config(cfg.clone()).unwrap();
+    let refused = second.hold_storage().unwrap_err().to_string();
+    assert!(
+        refused.contains("in use by another running facegate"),
+        "{refused}"
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&cfg.storage_dir)

@@ -250,6 +250,26 @@ fn a_technician_reloads_and_commands_the_running_device() {
     // Ready: the retained state counts the config's one person.
     rec.wait("/state", "the state with one person", |s| people(s) == 1);
 
+    // A second door whose config names the same state folder is refused before it touches
+    // the gallery or the queue.
+    let second = dir.join("second.toml");
+    std::fs::write(
+        &second,
+        config(&dir, &host, port, "Side door", "").replace("reload-door-", "side-door-"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .arg("run")
+        .arg(&second)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("in use by another running facegate"),
+        "{stderr}"
+    );
+
     // `facegate request list` signs, sends, and prints the answer; exit status 0.
     let out = request(&cfg, &["list"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
