@@ -484,6 +484,8 @@ fn replays_after_a_restart_loose_thresholds_and_faceless_enrollments_are_refused
     let caller = Peer::connect(&broker, "technician");
     let open = || {
         let mut device = Device::open(&dir.join("facegate.toml")).unwrap();
+        // As `facegate run` starts: the state folder claimed (and cleared) before enrolling.
+        device.hold_storage().unwrap();
         device.enroll().unwrap();
         let matcher = device.matcher().unwrap();
         let link = device.connect(&matcher).unwrap();
