@@ -27,7 +27,7 @@ use facegate_pipeline::wiring::{self, Pipeline, PipelineError, RunStats};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why the device could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -491,6 +491,14 @@ impl Device {
                 .map_err(|e| tracing::error!("{e}; running without the door screen"))
                 .ok()
         });
+        // Like the screen: a port that cannot be listened on is reported, the door runs on.
+        let _exporter = self.cfg.metrics.as_ref().and_then(|m| {
+            crate::metrics::Exporter::start(m)
+                .map_err(|e| tracing::error!("{e}; running without the metrics endpoint"))
+                .ok()
+        });
+        let mut stats = crate::metrics::Stats::new();
+        let mut counting = stats.sink();
         let inbox = link.commands();
         self.report_enrollment(&inbox);
         let people = matcher.index().people().len();
@@ -505,6 +513,16 @@ impl Device {
         let mut restart: Option<Box<Config>> = None;
         let mut between = |p: &mut Pipeline<'_>| {
             supervisor.alive();
+            let index = p.matcher().index();
+            let link_state = || crate::metrics::LinkState {
+                queued: inbox.queued(),
+                connected: inbox.connected(),
+                people: index.people().len(),
+                templates: index.len(),
+            };
+            if let Some(message) = stats.tick(Instant::now(), &link_state) {
+                inbox.stats(&message);
+            }
             if stop.load(Ordering::Relaxed) || restart.is_some() {
                 halt.store(true, Ordering::Relaxed);
                 return Ok(());
@@ -537,7 +555,7 @@ impl Device {
             Ok(())
         };
         let result = {
-            let mut sinks: Vec<&mut dyn Sink> = vec![&mut link];
+            let mut sinks: Vec<&mut dyn Sink> = vec![&mut link, &mut counting];
             if let Some(d) = display.as_mut() {
                 sinks.push(d);
             }

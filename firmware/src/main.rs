@@ -726,6 +726,10 @@ fn print_summary(path: &Path, cfg: &Config) {
         cfg.mqtt.client_id
     );
     outln!("  storage  {}", cfg.storage_dir.display());
+    match &cfg.metrics {
+        Some(m) => outln!("  metrics  http://127.0.0.1:{}/metrics", m.port),
+        None => outln!("  metrics  off (the retained stats topic only)"),
+    }
     let photos: usize = cfg.people.iter().map(|p| p.photos.len()).sum();
     outln!(
         "  people   {} with {photos} photo(s), all decoded",

@@ -28,6 +28,8 @@ const NOT_IN_PIPELINE: &[&str] = &[
     "clap",
     "ctrlc",
     "signal-hook",
+    "metrics-exporter-prometheus",
+    "tiny_http",
     "toml",
     "tracing-subscriber",
     "ed25519-dalek",
@@ -40,7 +42,7 @@ const NOT_IN_PIPELINE: &[&str] = &[
 const READS_CONFIG: &[&str] = &["command", "device"];
 
 /// The device's sinks: they take events, and know nothing of what produced them.
-const DEVICE_SINKS: &[&str] = &["publish", "display", "door"];
+const DEVICE_SINKS: &[&str] = &["publish", "display", "door", "metrics"];
 
 /// Top-level module -> the top-level modules its code (comments and test modules left out)
 /// names through `crate::`.

@@ -187,6 +187,11 @@ fn the_example_config_states_the_codes_defaults() {
         ),
         ("door", "pulse_seconds", DoorConfig::DEFAULT_PULSE_SECONDS),
         (
+            "metrics",
+            "port",
+            facegate::metrics::MetricsConfig::DEFAULT_PORT.into(),
+        ),
+        (
             "door",
             "timeout_seconds",
             DoorConfig::DEFAULT_TIMEOUT_SECONDS,

@@ -120,9 +120,12 @@ impl Recorder {
     }
 }
 
-/// Writes a grey frame into the pipe every 150 ms, reopening it whenever the device does
-/// (after a restart), until `done`.
+/// Writes an enrolled person's photo twice (a visit: two agreeing frames, a grant), then a
+/// grey frame every 150 ms, into the pipe; again from the start whenever the device opens it
+/// again (after a restart), until `done`.
 fn feed(pipe: PathBuf, done: Arc<AtomicBool>) {
+    let visit =
+        std::fs::read(repo().join("config/demo/frames/02-obama-enrolled-photo.jpg")).unwrap();
     let mut jpeg = Vec::new();
     image::RgbImage::from_pixel(320, 240, image::Rgb([90, 90, 90]))
         .write_to(
@@ -136,6 +139,12 @@ fn feed(pipe: PathBuf, done: Arc<AtomicBool>) {
             let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&pipe) else {
                 return;
             };
+            if w.write_all(&visit)
+                .and_then(|()| w.write_all(&visit))
+                .is_err()
+            {
+                continue;
+            }
             while !done.load(Ordering::Relaxed) && w.write_all(&jpeg).is_ok() {
                 std::thread::sleep(Duration::from_millis(150));
             }
@@ -143,10 +152,45 @@ fn feed(pipe: PathBuf, done: Arc<AtomicBool>) {
     });
 }
 
+/// The Prometheus endpoint's port in every config of this test.
+fn metrics_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
+}
+
+/// `GET /metrics` on the device's loopback port.
+fn scrape() -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", metrics_port())).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    text
+}
+
+/// The value of the sample `name` (with its labels, as rendered), if present.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 fn config(dir: &Path, host: &str, port: u16, name: &str, extra: &str) -> String {
     let demo = repo().join("config/demo");
     format!(
         "[device]\nid = \"reload-door-{pid}\"\nname = \"{name}\"\n[storage]\ndir = \"state\"\n\
+         [metrics]\nenabled = true\nport = {metrics}\n\
          [source]\nkind = \"mjpeg\"\npath = \"frames.pipe\"\n\
          [mqtt]\nhost = \"{host}\"\nport = {port}\ndrain_seconds = 1\n\
          [commands]\nenabled = true\nkey_file = \"{key}\"\n\
@@ -154,6 +198,7 @@ fn config(dir: &Path, host: &str, port: u16, name: &str, extra: &str) -> String 
          [[people]]\nid = \"obama\"\nname = \"Barack Obama\"\n\
          photos = [\"{demo}/enroll/obama.jpg\"]\n{extra}",
         pid = std::process::id(),
+        metrics = metrics_port(),
         key = dir.join("command.key").display(),
         demo = demo.display(),
     )
@@ -249,6 +294,40 @@ fn a_technician_reloads_and_commands_the_running_device() {
 
     // Ready: the retained state counts the config's one person.
     rec.wait("/state", "the state with one person", |s| people(s) == 1);
+
+    // The visit at the start is granted; Prometheus and the retained stats count it.
+    rec.wait("/access", "the signed grant", |a| {
+        a["payload"]
+            .as_str()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .is_some_and(|d| d["decision"] == "grant")
+    });
+    let stats = rec.wait("/stats", "the stats", |s| s["frames"].as_u64().is_some());
+    assert!(stats["latency_ms"].is_object(), "{stats}");
+    assert_eq!(stats["people"], 1, "{stats}");
+    let start = Instant::now();
+    let text = loop {
+        let text = scrape();
+        if sample(&text, "facegate_decisions_total{decision=\"grant\"}") == Some(1.0)
+            && sample(&text, "facegate_broker_connected") == Some(1.0)
+        {
+            break text;
+        }
+        assert!(start.elapsed() < LIMIT, "no grant counted: {text}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        sample(&text, "facegate_frames_total").is_some_and(|n| n >= 2.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "facegate_stage_seconds_count{stage=\"embed\"}").is_some_and(|n| n >= 2.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("facegate_stage_seconds_bucket{stage=\"detect\",le=\"0.5\"}"),
+        "{text}"
+    );
 
     // A second door whose config names the same state folder is refused before it touches
     // the gallery or the queue.
@@ -378,6 +457,10 @@ fn a_technician_reloads_and_commands_the_running_device() {
         out.status.code(),
         Some(0),
         "answers after the restart: {out:?}"
+    );
+    assert!(
+        scrape().contains("facegate_frames_total"),
+        "the metrics port is served again after the restart"
     );
 
     // SIGTERM: a clean stop with exit status 0 (systemd's Restart=on-failure stays quiet).

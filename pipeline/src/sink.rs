@@ -22,6 +22,28 @@ pub enum PublishError {
     Queue(String),
 }
 
+/// What one analysed frame cost, stage by stage, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameCost {
+    /// Face detection over the whole frame.
+    pub detect_ms: f32,
+    /// Each face found (at most the configured number of faces).
+    pub faces: Vec<FaceCost>,
+}
+
+/// What one face cost, stage by stage, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaceCost {
+    /// Alignment and quality.
+    pub align_ms: f32,
+    /// Liveness (0 when off).
+    pub liveness_ms: f32,
+    /// Embedding.
+    pub embed_ms: f32,
+    /// Gallery search and explanation.
+    pub match_ms: f32,
+}
+
 /// Somewhere events go.
 pub trait Sink {
     /// The sequence number for the next event, when this sink keeps a persistent counter (so
@@ -32,6 +54,10 @@ pub trait Sink {
 
     /// Publishes one event and, when there is one, its heat map (PNG bytes).
     fn publish(&mut self, event: &Event, heatmap: Option<&[u8]>) -> Result<(), PublishError>;
+
+    /// A frame was analysed (before its events): what each stage cost, for counters and
+    /// latency histograms.
+    fn analysed(&mut self, _cost: &FrameCost) {}
 
     /// A frame was processed (after its events): for messages refreshed on a clock.
     fn frame_done(&mut self) {}
@@ -107,6 +133,12 @@ impl Sink for Fanout<'_> {
             s.publish(event, heatmap)?;
         }
         Ok(())
+    }
+
+    fn analysed(&mut self, cost: &FrameCost) {
+        for s in &mut self.0 {
+            s.analysed(cost);
+        }
     }
 
     fn frame_done(&mut self) {

@@ -138,11 +138,16 @@ mod tests {
 
         write(
             &dir,
-            &format!("{BASE}[mqtt]\nport = 1884\n[frigate]\nenabled = true\n"),
+            &format!(
+                "{BASE}[mqtt]\nport = 1884\n[frigate]\nenabled = true\n[metrics]\nenabled = true\n"
+            ),
         );
         match plan(&path, &running, &card()) {
             Ok(Plan::Restart { sections, cfg }) => {
-                assert_eq!(sections, [Section::Mqtt, Section::Frigate]);
+                assert_eq!(
+                    sections,
+                    [Section::Mqtt, Section::Frigate, Section::Metrics]
+                );
                 assert_eq!(cfg.mqtt.port, 1884);
             }
             other => panic!("expected a restart: {other:?}"),
@@ -157,13 +162,17 @@ mod tests {
         let running = config::load(&path).expect("checks");
         write(
             &dir,
-            &format!("{BASE}[decision]\nagreeing_frames = 0\n[mqtt]\nport = 0\n"),
+            &format!(
+                "{BASE}[decision]\nagreeing_frames = 0\n[mqtt]\nport = 0\n\
+                 [metrics]\nenabled = true\nport = 0\n"
+            ),
         );
         let err = plan(&path, &running, &card()).expect_err("refused");
         let problems = err.problems();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"decision.agreeing_frames"), "{problems:?}");
         assert!(fields.contains(&"mqtt.port"), "{problems:?}");
+        assert!(fields.contains(&"metrics.port"), "{problems:?}");
         assert!(problems.iter().all(|p| p.line.is_some()), "{problems:?}");
 
         std::fs::remove_file(&path).expect("remove");

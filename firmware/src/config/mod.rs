@@ -64,6 +64,8 @@ pub struct Config {
     pub door: Option<crate::door::DoorConfig>,
     /// The Frigate mirror.
     pub frigate: Frigate,
+    /// The Prometheus endpoint; `None` when off (the default).
+    pub metrics: Option<crate::metrics::MetricsConfig>,
 }
 
 /// Recognitions mirrored as Frigate `tracked_object_update` messages (`[frigate]`).
@@ -208,6 +210,8 @@ pub enum Section {
     Door,
     /// `[frigate]`.
     Frigate,
+    /// `[metrics]`.
+    Metrics,
 }
 
 impl Config {
@@ -263,6 +267,7 @@ impl Config {
             (Section::Display, self.display != next.display),
             (Section::Door, self.door != next.door),
             (Section::Frigate, self.frigate != next.frigate),
+            (Section::Metrics, self.metrics != next.metrics),
         ];
         changed
             .into_iter()

@@ -30,6 +30,14 @@ pub(super) struct RawConfig {
     pub door: Option<RawDoor>,
     pub frigate: Option<Spanned<super::Frigate>>,
     pub home_assistant: Option<Spanned<super::HomeAssistant>>,
+    pub metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub enabled: Spanned<bool>,
+    pub port: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Deserialize)]

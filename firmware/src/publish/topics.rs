@@ -74,6 +74,11 @@ impl Topics {
         format!("{}/response/{action}", self.base)
     }
 
+    /// Counts and latencies, retained, every minute (for those with MQTT only).
+    pub fn stats(&self) -> String {
+        format!("{}/stats", self.base)
+    }
+
     /// The heat map PNG of the last event.
     pub fn heatmap(&self) -> String {
         format!("{}/image/heatmap", self.base)

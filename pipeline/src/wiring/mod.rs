@@ -21,7 +21,7 @@ use crate::matching::{Enrolled, Index, IndexError, MatchRules, Matcher, Threshol
 use crate::model::Models;
 use crate::quality::QualityRules;
 use crate::schedule::Schedule;
-use crate::sink::{PublishError, Sink};
+use crate::sink::{FaceCost, FrameCost, PublishError, Sink};
 use crate::source::handoff::Handoff;
 use crate::source::{Frame, FrameSource, SourceError};
 use std::collections::VecDeque;
@@ -313,6 +313,19 @@ impl<'a> Pipeline<'a> {
         )?;
         self.stats.frames += 1;
         self.stats.faces += analysis.faces.len() as u64;
+        sink.analysed(&FrameCost {
+            detect_ms: analysis.detect_ms,
+            faces: analysis
+                .faces
+                .iter()
+                .map(|f| FaceCost {
+                    align_ms: f.align_ms,
+                    liveness_ms: f.liveness_ms,
+                    embed_ms: f.embed_ms,
+                    match_ms: f.match_ms,
+                })
+                .collect(),
+        });
         let observations: Vec<Observation> = analysis
             .faces
             .iter()

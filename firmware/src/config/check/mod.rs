@@ -165,6 +165,19 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             );
             v.clone()
         });
+    let metrics = raw.metrics.as_ref().and_then(|m| {
+        let port = ranged(
+            &mut r,
+            &m.port,
+            1..=u16::MAX,
+            crate::metrics::MetricsConfig::DEFAULT_PORT,
+            "metrics.port",
+            "expected a port in 1..=65535",
+        );
+        m.enabled
+            .get_ref()
+            .then_some(crate::metrics::MetricsConfig { port })
+    });
     if let (true, Some(source)) = (r.issues.is_empty(), source) {
         return Ok(Config {
             device,
@@ -186,6 +199,7 @@ pub fn check(text: &str, base: &Path) -> Result<Config, Vec<Issue>> {
             door,
             frigate,
             home_assistant,
+            metrics,
         });
     }
     let mut issues = r.issues;

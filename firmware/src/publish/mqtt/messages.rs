@@ -103,6 +103,17 @@ pub fn state(topics: &Topics, state: &serde_json::Value) -> Outgoing {
     )
 }
 
+/// The retained counts and latencies (`.../stats`): the newest replaces any waiting one.
+pub fn stats(topics: &Topics, body: &serde_json::Value) -> Outgoing {
+    Outgoing::new(
+        Class::Latest,
+        topics.stats(),
+        body.to_string().into_bytes(),
+        QoS::AtLeastOnce,
+        true,
+    )
+}
+
 /// The retained "last person recognised", for a match that is not a track's end (an `end`
 /// keeps the track's last result and would announce the person again as they leave).
 pub fn last_person(topics: &Topics, event: &Event) -> Option<Outgoing> {

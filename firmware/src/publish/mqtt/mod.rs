@@ -355,6 +355,7 @@ impl MqttLink {
     pub fn commands(&self) -> CommandInbox {
         CommandInbox {
             shared: Arc::clone(&self.shared),
+            outbox: Arc::clone(&self.outbox),
             topics: self.topics.clone(),
         }
     }
@@ -453,11 +454,21 @@ impl MqttLink {
     }
 }
 
-/// Accepted commands waiting to run, and the way their responses leave.
-#[derive(Debug, Clone)]
+/// Accepted commands waiting to run, and the way their responses (and the run loop's other
+/// messages: state, stats) leave.
+#[derive(Clone)]
 pub struct CommandInbox {
     shared: Arc<Shared>,
+    outbox: Arc<Mutex<Outbox>>,
     topics: Topics,
+}
+
+impl std::fmt::Debug for CommandInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandInbox")
+            .field("topics", &self.topics)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CommandInbox {
@@ -491,6 +502,21 @@ impl CommandInbox {
         let message = messages::state(&self.topics, state);
         s.queues.push(message);
         self.shared.changed.notify_all();
+    }
+
+    /// Publishes the retained counts and latencies on `.../stats`.
+    pub fn stats(&self, body: &serde_json::Value) {
+        self.shared.push(messages::stats(&self.topics, body));
+    }
+
+    /// Events waiting on disk for the broker (0 when the queue cannot be read).
+    pub fn queued(&self) -> usize {
+        lock_outbox(&self.outbox).len().unwrap_or(0)
+    }
+
+    /// Whether the link is connected to the broker now.
+    pub fn connected(&self) -> bool {
+        self.shared.lock().connected
     }
 
     /// Publishes the response to `command`.
