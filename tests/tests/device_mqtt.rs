@@ -327,10 +327,10 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(last["count"], 0, "{presence:?}");
     assert!(last["expires_at"].as_f64().unwrap() > last_time(&got));
 
-    // A late subscriber sees the retained state, availability, last person and presence, and
-    // no event, face or access decision.
+    // A late subscriber sees the retained state, stats, availability, last person and
+    // presence, and no event, face or access decision.
     let late = Recorder::start(&broker, &format!("{base}/#"));
-    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 4);
+    let retained = late.wait_until(Duration::from_secs(3), |got| got.len() >= 5);
     assert!(retained.iter().all(|m| m.retain));
     let mut topics: Vec<&str> = retained.iter().map(|m| m.topic.as_str()).collect();
     topics.sort_unstable();
@@ -340,7 +340,8 @@ fn events_heat_maps_and_state_reach_the_broker() {
             format!("{base}/availability"),
             format!("{base}/last_person"),
             format!("{base}/presence"),
-            format!("{base}/state")
+            format!("{base}/state"),
+            format!("{base}/stats")
         ]
     );
     drop((rec, late, ha));
