@@ -37,17 +37,6 @@ done
 
 say() { printf '==> %s\n' "$*"; }
 
-if [ -z "$root" ]; then
-  getent group gpio >/dev/null || { say "creating group gpio"; groupadd --system gpio; }
-  if ! id facegate >/dev/null 2>&1; then
-    say "creating system user facegate (groups video, gpio)"
-    useradd --system --home-dir /var/lib/facegate --no-create-home \
-      --shell /usr/sbin/nologin --user-group --groups video,gpio facegate
-  else
-    usermod --append --groups video,gpio facegate
-  fi
-fi
-
 say "installing into ${root:-/}"
 install -D -m 0755 "$binary" "$root/usr/bin/facegate"
 for m in default/facegate.card.json default/facegate.onnx detector/pnet.onnx detector/rnet.onnx \
@@ -68,9 +57,10 @@ fi
 install -d -m 0700 "$root/var/lib/facegate"
 
 if [ -z "$root" ]; then
-  chown -R root:facegate /etc/facegate
-  chown facegate:facegate /var/lib/facegate
-  systemctl daemon-reload
+  # The user (groups video, gpio), the config's group, the private state folder, systemd told:
+  # the Debian package's own step, so both installs end alike (a running door is restarted).
+  say "user facegate, ownership, systemd"
+  sh "$here/deploy/debian/postinst" configure install.sh
   if /usr/bin/facegate check-config /etc/facegate/facegate.toml; then
     systemctl enable --now facegate
     say "started: journalctl -u facegate -f"
