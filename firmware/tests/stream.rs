@@ -1,9 +1,10 @@
 //! A network camera as the source, end to end on loopback: a real `ffmpeg` serves a clip of a
-//! real face as H.264 in MPEG-TS over HTTP (what an IP camera's HTTP stream is), and the
-//! device reads it through its own `ffmpeg` child. Checked: frames arrive with the stream's
-//! size and the URL as their origin, a camera that goes away is reconnected with back-off,
-//! the child is killed and reaped on stop, and an enrolled person is recognised (and granted)
-//! from the stream. Needs Debian's ffmpeg (`scripts/test` installs it).
+//! real face as H.264 in MPEG-TS over HTTP (what an IP camera's HTTP stream is), or as H.264
+//! RTP over RTSP through a small RTSP server in this file (what a Frigate user's camera
+//! speaks), and the device reads it through its own `ffmpeg` child. Checked: frames arrive
+//! with the stream's size and the URL as their origin, a camera that goes away is reconnected
+//! with back-off, the child is killed and reaped on stop, and an enrolled person is recognised
+//! (and granted) from each kind of stream. Needs Debian's ffmpeg (`scripts/test` installs it).
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is how a failure is reported.
 
@@ -77,6 +78,200 @@ impl Drop for Camera {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// An RTSP camera on loopback, as `-rtsp_transport tcp` reads one: ffmpeg encodes the clip to
+/// H.264 RTP packets sent to a UDP port (its SDP written beside), and a small server answers
+/// OPTIONS, DESCRIBE (that SDP), SETUP (RTP interleaved on the RTSP connection, channel 0) and
+/// PLAY, then relays every packet as `$`, channel, length, packet. Debian packages no RTSP
+/// server that serves a file, and ffmpeg cannot be one for a playing client.
+struct RtspCamera {
+    encoder: Child,
+    done: Arc<AtomicBool>,
+}
+
+impl RtspCamera {
+    fn serve(clip: &Path, dir: &Path, port: u16) -> Self {
+        // RTP on an even port and RTCP on the next, both held, so no packet meets a closed port.
+        let (rtp, rtcp) = loop {
+            let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let p = rtp.local_addr().unwrap().port();
+            if p.is_multiple_of(2)
+                && let Ok(rtcp) = std::net::UdpSocket::bind(("127.0.0.1", p + 1))
+            {
+                break (rtp, rtcp);
+            }
+        };
+        let rtp_port = rtp.local_addr().unwrap().port();
+        let sdp_file = dir.join("camera.sdp");
+        let encoder = Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-stream_loop", "-1", "-framerate", "5", "-f", "mjpeg", "-i"])
+            .arg(clip)
+            .args(["-vf", "scale=640:-2", "-c:v", "libx264", "-crf", "18"])
+            .args([
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "5",
+                "-an",
+            ])
+            .args(["-f", "rtp", "-sdp_file"])
+            .arg(&sdp_file)
+            .arg(format!("rtp://127.0.0.1:{rtp_port}?pkt_size=1200"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ffmpeg, to encode the test stream (Debian: apt install ffmpeg)");
+        let done = Arc::new(AtomicBool::new(false));
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let stop = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let _held = rtcp;
+            let rtp = Arc::new(rtp);
+            for client in listener.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (Ok(client), Some(sdp)) = (client, wait_for_sdp(&sdp_file)) else {
+                    continue;
+                };
+                let (rtp, stop) = (Arc::clone(&rtp), Arc::clone(&stop));
+                std::thread::spawn(move || rtsp_session(client, &sdp, port, &rtp, &stop));
+            }
+        });
+        Self { encoder, done }
+    }
+}
+
+impl Drop for RtspCamera {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.encoder.kill();
+        let _ = self.encoder.wait();
+    }
+}
+
+/// The SDP ffmpeg writes once it encodes, made an RTSP description: the media port 0 and a
+/// control URL for SETUP.
+fn wait_for_sdp(path: &Path) -> Option<String> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.contains("m=video")
+        {
+            let text = text.replace("SDP:\n", "");
+            let media = text.find("m=video")?;
+            let line_end = text[media..].find('\n').map_or(text.len(), |i| media + i);
+            let mut out = String::new();
+            out.push_str(&text[..media]);
+            out.push_str("m=video 0 RTP/AVP 96");
+            out.push_str(&text[line_end..]);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str("a=control:streamid=0\n");
+            return Some(out.replace('\n', "\r\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// One RTSP client: requests answered in turn; after PLAY, RTP relayed from `rtp` on a second
+/// thread, both writing through one lock so a reply never splits a packet.
+fn rtsp_session(
+    client: std::net::TcpStream,
+    sdp: &str,
+    port: u16,
+    rtp: &std::net::UdpSocket,
+    stop: &AtomicBool,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let writer = Arc::new(std::sync::Mutex::new(client.try_clone().unwrap()));
+    let mut reader = BufReader::new(client);
+    let mut playing = false;
+    std::thread::scope(|scope| {
+        loop {
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => {
+                        stop_relay(&writer);
+                        return;
+                    }
+                    Ok(_) if line.trim().is_empty() => break,
+                    Ok(_) => head.push(line.trim().to_owned()),
+                }
+            }
+            let method = head
+                .first()
+                .and_then(|l| l.split(' ').next())
+                .unwrap_or_default()
+                .to_owned();
+            let cseq = head
+                .iter()
+                .find_map(|l| l.strip_prefix("CSeq:"))
+                .map_or("0", str::trim)
+                .to_owned();
+            let (extra, body) = match method.as_str() {
+                "OPTIONS" => (
+                    "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n"
+                        .to_owned(),
+                    String::new(),
+                ),
+                "DESCRIBE" => (
+                    format!(
+                        "Content-Base: rtsp://127.0.0.1:{port}/live/\r\n\
+                         Content-Type: application/sdp\r\nContent-Length: {}\r\n",
+                        sdp.len()
+                    ),
+                    sdp.to_owned(),
+                ),
+                "SETUP" => (
+                    "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 4242\r\n"
+                        .to_owned(),
+                    String::new(),
+                ),
+                _ => ("Session: 4242\r\n".to_owned(), String::new()),
+            };
+            let reply = format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{extra}\r\n{body}");
+            if writer.lock().unwrap().write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+            if method == "PLAY" && !playing {
+                playing = true;
+                let writer = Arc::clone(&writer);
+                scope.spawn(move || {
+                    let mut packet = [0u8; 2048];
+                    rtp.set_read_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(n) = rtp.recv(&mut packet) else {
+                            continue;
+                        };
+                        let mut framed = vec![b'$', 0, (n >> 8) as u8, n as u8];
+                        framed.extend_from_slice(&packet[..n]);
+                        if writer.lock().unwrap().write_all(&framed).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            if method == "TEARDOWN" {
+                stop_relay(&writer);
+                return;
+            }
+        }
+    });
+}
+
+/// Ends a session's relay: its writes fail once the connection is shut.
+fn stop_relay(writer: &std::sync::Mutex<std::net::TcpStream>) {
+    let _ = writer.lock().unwrap().shutdown(std::net::Shutdown::Both);
 }
 
 /// This process's children reading `url` into a pipe (the device's ffmpeg, not the test's
@@ -232,6 +427,22 @@ fn an_enrolled_person_is_recognised_and_granted_from_a_network_camera() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/live.ts");
     let _camera = Camera::serve(&clip, port);
+    granted_from(&dir, &url);
+}
+
+#[test]
+fn an_enrolled_person_is_recognised_and_granted_from_an_rtsp_camera() {
+    let dir = scratch("rtsp");
+    let clip = clip(&dir, "frames/02-obama-enrolled-photo.jpg");
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/live");
+    let _camera = RtspCamera::serve(&clip, &dir, port);
+    granted_from(&dir, &url);
+}
+
+/// Runs the pipeline on the camera at `url` with Obama enrolled until he is granted (at most
+/// two minutes); checks the grant, the frames' origin, and that no ffmpeg is left behind.
+fn granted_from(dir: &Path, url: &str) {
     let demo = repo().join("config/demo");
     let text = format!(
         r#"
@@ -259,7 +470,7 @@ photos = ["{}/enroll/obama.jpg"]
     assert_eq!(
         cfg.source,
         Source::Stream {
-            url: url.clone(),
+            url: url.to_owned(),
             fps: 5
         }
     );
@@ -332,9 +543,9 @@ photos = ["{}/enroll/obama.jpg"]
     assert_eq!(grant.frame.origin, url);
     assert!(stats.frames >= 2, "{stats:?}");
     assert!(
-        readers(&url).is_empty(),
+        readers(url).is_empty(),
         "ffmpeg left running: {:?}",
-        readers(&url)
+        readers(url)
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
