@@ -264,6 +264,8 @@ fn events_heat_maps_and_state_reach_the_broker() {
     assert_eq!(matches.len(), 1, "{face:#?}");
     assert_eq!(matches[0]["name"], "Barack Obama");
     assert_eq!(matches[0]["event_id"], grant["id"]);
+    let live = matches[0]["live_score"].as_f64().unwrap_or(-1.0);
+    assert!(live > 0.5, "the live score rides along: {}", matches[0]);
     assert_eq!(
         face.iter().filter(|f| f["event_type"] == "unknown").count(),
         1,

@@ -21,13 +21,15 @@ pub fn status_topic(discovery_prefix: &str) -> String {
 
 /// What the Face event entity fires: the outcome, once per change of a visit (never for the
 /// `end` event, which repeats the track's last result, nor for an `update` sent only to carry a
-/// door decision), with the event id to tie it to its picture and to feedback. Home Assistant
-/// ignores a message whose template renders empty.
+/// door decision), with the event id to tie it to its picture and to feedback, and the face's
+/// live score (`spoof` when it is below the liveness threshold). Home Assistant ignores a
+/// message whose template renders empty.
 pub const FACE_EVENT_TEMPLATE: &str = "{% if value_json.result_changed is defined and value_json.result_changed %}\
 {{ {'event_type': value_json.result, 'event_id': value_json.id, 'lifecycle': value_json.type, \
 'person': (value_json.person.id if value_json.person is defined else none), \
 'name': (value_json.person.name if value_json.person is defined and value_json.person.name is defined else none), \
 'score': (value_json.scores.score if value_json.scores is defined else none), \
+'live_score': (value_json.face.liveness.score if value_json.face is defined and value_json.face.liveness is defined else none), \
 'access': (value_json.access.decision if value_json.access is defined else none)} | tojson }}\
 {% endif %}";
 
