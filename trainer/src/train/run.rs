@@ -113,10 +113,10 @@ pub enum RunError {
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Serialize)]
-struct MetricsLine<'a> {
+struct MetricsLine {
     step: u64,
     stage: u8,
-    mode: &'a str,
+    mode: &'static str,
     images: usize,
     images_per_s: f64,
     ce: f32,
@@ -129,7 +129,7 @@ struct MetricsLine<'a> {
     total: f32,
 }
 
-impl<'a> MetricsLine<'a> {
+impl MetricsLine {
     /// The line for `step`: how many images, how fast, and each loss term.
     fn new(
         step: u64,
@@ -138,8 +138,8 @@ impl<'a> MetricsLine<'a> {
         images: usize,
         images_per_s: f64,
         terms: &LossTerms,
-    ) -> MetricsLine<'a> {
-        MetricsLine {
+    ) -> Self {
+        Self {
             step,
             stage,
             mode: mode_name(mode),
