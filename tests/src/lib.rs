@@ -6,6 +6,9 @@
 //! never silently skip the broker path. Tests that must stop the broker use
 //! [`Broker::private`] to get one of their own.
 
+use facegate_pipeline::Pipeline;
+use facegate_pipeline::sink::Sink;
+use facegate_pipeline::source::Frame;
 use rumqttc::{Client, Connection, Event, MqttOptions, Packet, Publish};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -420,4 +423,26 @@ photos = ["{demo}/originals/obama2.jpg"]
     );
     std::fs::write(dir.join("facegate.toml"), config).expect("cannot write the config");
     dir
+}
+
+/// A frame of `image` numbered `seq`, taken now, named after its number.
+pub fn frame(seq: u64, image: &image::RgbImage) -> Frame {
+    Frame {
+        seq,
+        time: std::time::SystemTime::now(),
+        origin: format!("frame-{seq}"),
+        image: image.clone(),
+    }
+}
+
+/// The doorway empty (frames with no face) until the open tracks end, as between two visits;
+/// `seq` numbers the frames and moves on.
+pub fn leave(p: &mut Pipeline, sink: &mut dyn Sink, seq: &mut u64) {
+    let empty = image::RgbImage::new(200, 200);
+    for _ in 0..=p.decide_rules().track_gap_frames {
+        if let Err(e) = p.process(&frame(*seq, &empty), sink) {
+            panic!("an empty frame: {e}");
+        }
+        *seq += 1;
+    }
 }

@@ -11,9 +11,7 @@ use facegate::command::CommandKey;
 use facegate::device::Device;
 use facegate::publish::access::AccessVerifier;
 use facegate::publish::mqtt::MqttLink;
-use facegate_e2e::{Broker, Received, Recorder, repo, unique};
-use facegate_pipeline::sink::Sink;
-use facegate_pipeline::source::Frame;
+use facegate_e2e::{Broker, Received, Recorder, frame, leave, repo, unique};
 use facegate_pipeline::wiring::Pipeline;
 use rumqttc::QoS;
 use serde_json::Value;
@@ -51,24 +49,6 @@ fn photo(name: &str) -> image::RgbImage {
     image::open(repo().join("config/demo").join(name))
         .unwrap()
         .to_rgb8()
-}
-
-fn frame(seq: u64, image: &image::RgbImage) -> Frame {
-    Frame {
-        seq,
-        time: SystemTime::now(),
-        origin: format!("frame-{seq}"),
-        image: image.clone(),
-    }
-}
-
-/// The doorway empty (frames with no face) until the open tracks end, as between two visits.
-fn leave(p: &mut Pipeline, sink: &mut dyn Sink, seq: &mut u64) {
-    let empty = image::RgbImage::new(200, 200);
-    for _ in 0..=p.decide_rules().track_gap_frames {
-        p.process(&frame(*seq, &empty), sink).unwrap();
-        *seq += 1;
-    }
 }
 
 fn wait_listening(link: &MqttLink) {

@@ -8,10 +8,8 @@
 use base64::Engine;
 use facegate::device::Device;
 use facegate::publish::access::{AccessVerifier, Verdict};
-use facegate::publish::mqtt::MqttLink;
 use facegate::service::Supervisor;
-use facegate_e2e::{Broker, Received, Recorder, repo, unique};
-use facegate_pipeline::source::Frame;
+use facegate_e2e::{Broker, Received, Recorder, frame, leave, repo, unique};
 use facegate_pipeline::wiring::Pipeline;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -368,12 +366,6 @@ fn events_survive_a_broker_outage_in_order() {
             .to_rgb8()
     };
     let (obama, biden) = (photo("originals/obama2.jpg"), photo("enroll/biden.jpg"));
-    let frame = |seq: u64, image: &image::RgbImage| Frame {
-        seq,
-        time: SystemTime::now(),
-        origin: format!("frame-{seq}"),
-        image: image.clone(),
-    };
     // Broker up: Obama arrives and is granted.
     p.process(&frame(0, &obama), &mut link).unwrap();
     p.process(&frame(1, &obama), &mut link).unwrap();
@@ -382,17 +374,10 @@ fn events_survive_a_broker_outage_in_order() {
     // Broker gone: the door keeps deciding; events wait on disk. Between the visits the
     // doorway is empty long enough to end the open track.
     broker.stop();
-    let empty = image::RgbImage::new(200, 200);
     let mut seq = 2;
-    let mut leave = |p: &mut Pipeline, link: &mut MqttLink| {
-        for _ in 0..=p.decide_rules().track_gap_frames {
-            p.process(&frame(seq, &empty), link).unwrap();
-            seq += 1;
-        }
-    };
-    leave(&mut p, &mut link);
+    leave(&mut p, &mut link, &mut seq);
     p.process(&frame(10, &biden), &mut link).unwrap();
-    leave(&mut p, &mut link);
+    leave(&mut p, &mut link, &mut seq);
     p.process(&frame(20, &obama), &mut link).unwrap();
     p.process(&frame(21, &obama), &mut link).unwrap();
     let stats = p.finish(&mut link).unwrap();
