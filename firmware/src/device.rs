@@ -9,7 +9,7 @@ use crate::display::DisplaySink;
 use crate::door::{DoorError, DoorSink};
 use crate::publish::access::AccessSigner;
 use crate::publish::mqtt::{
-    AccessSettings, CommandInbox, Discovery, FrigateMirror, MqttLink, MqttSettings,
+    AccessSettings, Discovery, FrigateMirror, LinkHandle, MqttLink, MqttSettings,
 };
 use crate::publish::outbox::{Outbox, OutboxError};
 use crate::publish::request::Admission;
@@ -131,7 +131,7 @@ fn remove_stale_scratch(dir: &Path) {
 /// A command's progress as a run reports it: verdicts on `.../enroll/progress`, and the
 /// watchdog fed between the photos of a long enrollment.
 struct Reporting<'a> {
-    inbox: &'a CommandInbox,
+    inbox: &'a LinkHandle,
     supervisor: &'a mut Supervisor,
 }
 
@@ -151,7 +151,7 @@ impl crate::command::Progress for Reporting<'_> {
 /// with again when the command was a reload that needs it.
 pub fn serve_command(
     command: &crate::command::Command,
-    inbox: &CommandInbox,
+    inbox: &LinkHandle,
     ctx: &mut Context,
     progress: &mut dyn crate::command::Progress,
 ) -> Option<Box<Config>> {
@@ -167,7 +167,7 @@ pub fn serve_command(
 /// reload needs that.
 fn reload_on_signal(
     ctx: &mut Context,
-    inbox: &CommandInbox,
+    inbox: &LinkHandle,
     supervisor: &mut Supervisor,
 ) -> Option<Box<Config>> {
     supervisor.reloading();
@@ -358,7 +358,7 @@ impl Device {
     }
 
     /// Publishes the verdicts of the last enrollment that were not published yet.
-    pub fn report_enrollment(&mut self, inbox: &crate::publish::mqtt::CommandInbox) {
+    pub fn report_enrollment(&mut self, inbox: &crate::publish::mqtt::LinkHandle) {
         for m in self.unreported.drain(..) {
             inbox.progress(&m);
         }
@@ -499,7 +499,7 @@ impl Device {
         });
         let mut stats = crate::metrics::Stats::new();
         let mut counting = stats.sink();
-        let inbox = link.commands();
+        let inbox = link.handle();
         self.report_enrollment(&inbox);
         let people = matcher.index().people().len();
         let (models, cfg, gallery) = (&self.models, &mut self.cfg, &mut self.gallery);

@@ -129,7 +129,7 @@ fn signed(topic: &str, request: &Value) -> Vec<u8> {
 /// A command's progress as the device reports it, counting how often it said it was alive
 /// (the device pings its watchdog there).
 struct Counting<'a> {
-    inbox: &'a facegate::publish::mqtt::CommandInbox,
+    inbox: &'a facegate::publish::mqtt::LinkHandle,
     alive: usize,
 }
 
@@ -153,7 +153,7 @@ fn serve(
     link: &MqttLink,
     want: usize,
 ) -> usize {
-    let inbox = link.commands();
+    let inbox = link.handle();
     let start = Instant::now();
     let mut served = 0;
     let mut progress = Counting {
@@ -387,7 +387,7 @@ fn retained_and_oversized_messages_cost_neither_the_connection_nor_an_event() {
     }
     let counts = link.request_counts();
     assert!(link.is_connected());
-    assert!(link.commands().take().is_empty(), "nothing retained ran");
+    assert!(link.handle().take().is_empty(), "nothing retained ran");
     assert_eq!(device.gallery.person_ids().unwrap(), ["obama"]);
     let late = Recorder::start(&broker, &format!("{base}/availability"));
     let avail = late.wait_until(LIMIT, |got| !got.is_empty());
@@ -518,7 +518,7 @@ fn replays_after_a_restart_loose_thresholds_and_faceless_enrollments_are_refused
             .contains("before the device started"),
         "{replay}"
     );
-    assert!(link.commands().take().is_empty());
+    assert!(link.handle().take().is_empty());
 
     // Enroll requests that must change nothing.
     let enroll = format!("{base}/request/enroll");

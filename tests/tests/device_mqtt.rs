@@ -441,7 +441,7 @@ fn commands_need_a_valid_signature_and_their_refusal_is_published() {
     device.enroll().unwrap();
     let matcher = device.matcher().unwrap();
     let link = device.connect(&matcher).unwrap();
-    let inbox = link.commands();
+    let inbox = link.handle();
     device.report_enrollment(&inbox);
     let start = std::time::Instant::now();
     while !link.listening() {

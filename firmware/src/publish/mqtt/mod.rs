@@ -351,9 +351,10 @@ impl MqttLink {
         self.shared.changed.notify_all();
     }
 
-    /// The inbox of accepted commands, for the main loop.
-    pub fn commands(&self) -> CommandInbox {
-        CommandInbox {
+    /// The run loop's handle on the link: accepted commands and their answers, enrollment
+    /// verdicts, state and stats, the queue's depth and the connection.
+    pub fn handle(&self) -> LinkHandle {
+        LinkHandle {
             shared: Arc::clone(&self.shared),
             outbox: Arc::clone(&self.outbox),
             topics: self.topics.clone(),
@@ -454,24 +455,25 @@ impl MqttLink {
     }
 }
 
-/// Accepted commands waiting to run, and the way their responses (and the run loop's other
-/// messages: state, stats) leave.
+/// What the run loop holds of the link while the link itself is a sink in the pipeline's
+/// fan-out: accepted commands waiting to run and the way their responses leave, enrollment
+/// verdicts, the retained state and stats, the queue's depth and the connection.
 #[derive(Clone)]
-pub struct CommandInbox {
+pub struct LinkHandle {
     shared: Arc<Shared>,
     outbox: Arc<Mutex<Outbox>>,
     topics: Topics,
 }
 
-impl std::fmt::Debug for CommandInbox {
+impl std::fmt::Debug for LinkHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommandInbox")
+        f.debug_struct("LinkHandle")
             .field("topics", &self.topics)
             .finish_non_exhaustive()
     }
 }
 
-impl CommandInbox {
+impl LinkHandle {
     /// Every command waiting, oldest first.
     pub fn take(&self) -> Vec<Command> {
         self.shared.lock().commands.drain(..).collect()
